@@ -1,0 +1,113 @@
+"""medical_ingest: load → validate → de-identify (fanned out per shard) → split → publish.
+
+Wiring only: the work is in ``medgrpo.pipeline`` and imported inside the tasks.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+DEIDENTIFIED_DATASET = Asset(
+    name="medgrpo_deidentified_dataset", uri="medgrpo://datasets/deidentified", group="medgrpo"
+)
+
+DOC = """
+### Ingest a medical QA dataset
+
+Reads every **source** (local files or folders, `s3://` prefixes, `hf://dataset[:config][@split]`),
+converts each format (MedQA, MedMCQA, PubMedQA, verifiable open-ended, canonical JSONL, `medgrpo synth`
+output) to the canonical record schema, quarantines malformed rows with a reason, **de-identifies every
+free-text field** (fanned out over shards), splits train/eval deterministically and publishes the dataset
+directory atomically. Publishing emits the `medgrpo_deidentified_dataset` Asset, which triggers
+`grpo_training`.
+
+Leave *sources* empty to ingest the embedded sample data. Review the de-identification counts in the
+`finalize` task's return value and in `manifest.json` (the audit never contains PHI).
+"""
+
+
+@dag(
+    dag_id="medical_ingest",
+    schedule=None,
+    catchup=False,
+    max_active_runs=1,
+    tags=["medgrpo", "data", "phi"],
+    doc_md=DOC,
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=20)},
+    params={
+        "sources": Param(
+            [],
+            type="array",
+            items={"type": "string"},
+            title="Sources",
+            description="Files, folders, s3:// prefixes or hf:// dataset ids; empty = the embedded sample data.",
+        ),
+        "format": Param(
+            "auto",
+            type="string",
+            enum=["auto", "canonical", "medqa", "medmcqa", "pubmedqa", "open_ended"],
+            title="Format",
+            description="Source format; auto detects each file's format from its content.",
+        ),
+        "dataset_name": Param(
+            "medgrpo-default", type="string", minLength=1, title="Dataset name", description="Name recorded in the manifest."
+        ),
+        "output_uri": Param(
+            "",
+            type="string",
+            title="Output location",
+            description="Folder or s3:// prefix to publish to; empty = <state dir>/datasets/<dataset name>.",
+        ),
+        "eval_fraction": Param(
+            0.1, type="number", minimum=0.01, maximum=0.5, title="Eval fraction", description="Share of items held out for evaluation."
+        ),
+        "deidentify": Param(
+            True, type="boolean", title="De-identify", description="Run de-identification (turn off only for data known to hold no PHI)."
+        ),
+        "policy": Param(
+            "", type="string", title="De-identification policy", description="Path to a policy YAML; empty = the packaged default policy."
+        ),
+        "shard_size": Param(
+            5000, type="integer", minimum=100, title="Shard size", description="Records per de-identification shard (one mapped task each)."
+        ),
+    },
+)
+def medical_ingest() -> None:
+    @task
+    def prepare() -> dict:
+        from medgrpo.pipeline import ingest_prepare
+
+        ctx = get_current_context()
+        return ingest_prepare(ctx["params"], ctx["dag"].dag_id, ctx["run_id"])
+
+    @task
+    def shard_uris(prepared: dict) -> list[str]:
+        ctx = get_current_context()
+        return list(prepared["shards"]) if ctx["params"]["deidentify"] else []
+
+    @task(max_active_tis_per_dag=2)
+    def deidentify(shard_uri: str) -> dict:
+        from medgrpo.pipeline import ingest_deidentify_shard
+
+        return ingest_deidentify_shard(shard_uri, get_current_context()["params"]["policy"])
+
+    @task(outlets=[DEIDENTIFIED_DATASET], trigger_rule="none_failed")
+    def finalize(prepared: dict, deidentified: list[dict]) -> dict:
+        from medgrpo.pipeline import ingest_finalize
+
+        ctx = get_current_context()
+        published = ingest_finalize(ctx["params"], prepared, list(deidentified or []))
+        ctx["outlet_events"][DEIDENTIFIED_DATASET].extra = {
+            "uri": published["uri"],
+            "name": published["name"],
+            "sha256": published["sha256"],
+        }
+        return published
+
+    prepared = prepare()
+    finalize(prepared, deidentify.expand(shard_uri=shard_uris(prepared)))
+
+
+medical_ingest()

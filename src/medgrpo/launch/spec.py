@@ -1,0 +1,95 @@
+"""The backend-independent description of one training job and its outcome."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """Everything a backend needs to run ``medgrpo train`` once.
+
+    ``output_uri`` is the run's storage prefix (local folder or s3://): checkpoints land there
+    and a retried job resumes from the newest one, so it must be the same across retries.
+    """
+
+    recipe: str
+    dataset_uri: str
+    output_uri: str
+    run_name: str
+    tags: dict[str, str] = field(default_factory=dict)
+    model: str | None = None
+    overrides: dict[str, str] = field(default_factory=dict)
+    image: str = "medgrpo-train:dev"
+    register: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("recipe", "dataset_uri", "output_uri", "run_name"):
+            if not str(getattr(self, name)).strip():
+                raise ValueError(f"TrainingJob.{name} must be non-empty, found {getattr(self, name)!r}")
+        for key in list(self.tags) + list(self.overrides):
+            if not re.fullmatch(r"[A-Za-z0-9_.\-]+", key):
+                raise ValueError(f"tag/override keys must match [A-Za-z0-9_.-]+, found {key!r}")
+
+    def train_args(self) -> list[str]:
+        """The ``medgrpo train`` arguments (the container entrypoint's argv after ``medgrpo train``)."""
+        args = [
+            "--recipe",
+            self.recipe,
+            "--dataset",
+            self.dataset_uri,
+            "--output-dir",
+            self.output_uri,
+            "--run-name",
+            self.run_name,
+        ]
+        if self.model:
+            args += ["--model", self.model]
+        for key, value in sorted(self.tags.items()):
+            args += ["--tag", f"{key}={value}"]
+        for key, value in sorted(self.overrides.items()):
+            args += ["--set", f"{key}={value}"]
+        if not self.register:
+            args.append("--no-register")
+        return args
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What ``medgrpo train`` reported in ``result.json``."""
+
+    run_id: str
+    model_name: str | None
+    model_version: str | None
+    model_uri: str | None
+    metrics: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TrainingResult:
+        missing = [k for k in ("run_id",) if not data.get(k)]
+        if missing:
+            raise ValueError(f"result.json must contain {missing}, found keys {sorted(data)}")
+        return cls(
+            run_id=str(data["run_id"]),
+            model_name=data.get("model_name"),
+            model_version=None if data.get("model_version") is None else str(data["model_version"]),
+            model_uri=data.get("model_uri"),
+            metrics=dict(data.get("metrics") or {}),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "model_name": self.model_name,
+            "model_version": self.model_version,
+            "model_uri": self.model_uri,
+            "metrics": self.metrics,
+        }
+
+
+def safe_name(text: str, max_len: int = 63) -> str:
+    """A DNS-1123-style name (lower-case alphanumerics and '-') derived from ``text``."""
+    out = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return (out[:max_len].rstrip("-")) or "job"

@@ -1,0 +1,176 @@
+"""Task bodies of the Airflow DAGs, as plain functions (no Airflow import).
+
+The DAG files only wire these together; keeping the work here lets it be unit-tested without a
+scheduler and keeps DAG parsing cheap. Every function takes and returns small JSON-able values
+(URIs, versions, counts), never data.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Callable, Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from medgrpo import storage
+from medgrpo.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+# Asset identities shared by the producing and consuming DAGs (names and URIs).
+DATASET_ASSET_NAME = "medgrpo_deidentified_dataset"
+DATASET_ASSET_URI = "medgrpo://datasets/deidentified"
+MODEL_ASSET_NAME = "medgrpo_challenger_model"
+MODEL_ASSET_URI = "medgrpo://models/challenger"
+
+DEFAULT_DATASET_NAME = "medgrpo-default"
+
+
+def default_sources() -> list[str]:
+    """The embedded sample data shipped in the package (what ``make demo`` ingests)."""
+    root = resources.files("medgrpo") / "resources" / "samples"
+    paths = sorted(str(p) for p in Path(str(root)).glob("*") if p.is_file() and not p.name.startswith("."))
+    if not paths:
+        raise FileNotFoundError(f"no embedded sample data under {root}")
+    return paths
+
+
+def default_dataset_uri(name: str) -> str:
+    """Where a dataset called ``name`` is published when the user gives no output location."""
+    base = os.environ.get("MEDGRPO_DATA_ROOT") or str(get_settings().state_dir / "datasets")
+    return storage.join(base, name)
+
+
+def default_runs_root() -> str:
+    """The storage prefix under which each training run gets its own folder."""
+    return os.environ.get("MEDGRPO_RUNS_ROOT") or str(get_settings().state_dir / "runs")
+
+
+def default_recipe() -> str:
+    """The recipe used when none is given: ``MEDGRPO_DEFAULT_RECIPE`` or the repo's tiny CPU recipe."""
+    explicit = os.environ.get("MEDGRPO_DEFAULT_RECIPE")
+    if explicit:
+        return explicit
+    for parent in Path(__file__).resolve().parents:
+        candidate = parent / "training_image" / "recipes" / "tiny" / "grpo" / "config.yaml"
+        if candidate.is_file():
+            return str(candidate)
+    raise FileNotFoundError(
+        "no recipe given and no default found: set MEDGRPO_DEFAULT_RECIPE or pass the recipe param"
+    )
+
+
+def run_slug(dag_id: str, run_id: str) -> str:
+    """A filesystem/Kubernetes-safe, stable folder name for one DAG run."""
+    slug = re.sub(r"[^a-z0-9-]+", "-", f"{dag_id}-{run_id}".lower()).strip("-")
+    return slug[:100]
+
+
+# ---- medical_ingest -------------------------------------------------------------------------
+def ingest_prepare(params: Mapping[str, Any], dag_id: str, run_id: str) -> dict[str, Any]:
+    """Load and validate the sources into canonical shards in the run's staging folder."""
+    from medgrpo.data.ingest import prepare
+
+    sources = [s for s in (params.get("sources") or []) if str(s).strip()] or default_sources()
+    staging = str(get_settings().state_dir / "staging" / run_slug(dag_id, run_id))
+    result = prepare(
+        sources, staging, fmt=str(params.get("format") or "auto"), shard_size=int(params.get("shard_size") or 5000)
+    )
+    result["staging"] = staging
+    log.info("prepared %d shard(s) from %d source(s)", len(result["shards"]), len(sources))
+    return result
+
+
+def ingest_deidentify_shard(shard_uri: str, policy: str | None) -> dict[str, Any]:
+    """De-identify one shard next to it; return its output URI and audit (counts only, no PHI)."""
+    from medgrpo.data.ingest import deidentify_shard
+
+    out_uri = re.sub(r"\.jsonl$", "", shard_uri) + ".deid.jsonl"
+    audit = deidentify_shard(shard_uri, out_uri, policy=policy or None)
+    return {"uri": out_uri, "audit": audit}
+
+
+def ingest_finalize(
+    params: Mapping[str, Any], prepared: Mapping[str, Any], deidentified: Sequence[Mapping[str, Any]]
+) -> dict[str, Any]:
+    """Deduplicate, split, write the manifest and publish the dataset directory atomically."""
+    from medgrpo.data.ingest import finalize
+
+    name = str(params.get("dataset_name") or DEFAULT_DATASET_NAME)
+    out_dir = str(params.get("output_uri") or "") or default_dataset_uri(name)
+    do_deid = bool(params.get("deidentify", True))
+    shard_uris = [d["uri"] for d in deidentified] if do_deid else list(prepared["shards"])
+    result = finalize(
+        shard_uris,
+        prepared["staging"],
+        out_dir,
+        name=name,
+        eval_fraction=float(params.get("eval_fraction") or 0.1),
+        audits=[d["audit"] for d in deidentified] if do_deid else None,
+        policy=str(params.get("policy") or "") or None,
+    )
+    manifest = result.manifest
+    return {
+        "uri": result.out_dir,
+        "name": manifest.get("name", name),
+        "sha256": manifest.get("sha256") or manifest.get("content_sha256"),
+        "counts": result.counts,
+    }
+
+
+# ---- grpo_training --------------------------------------------------------------------------
+def resolve_training_inputs(
+    params: Mapping[str, Any], dataset_events: Sequence[Mapping[str, Any]], latest_event: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Pick the dataset to train on: the form's value, else the triggering event, else the latest one."""
+    dataset_uri = str(params.get("dataset_uri") or "").strip()
+    origin = "params"
+    if not dataset_uri and dataset_events:
+        dataset_uri, origin = str(dataset_events[-1].get("uri") or ""), "triggering asset event"
+    if not dataset_uri and latest_event:
+        dataset_uri, origin = str(latest_event.get("uri") or ""), "latest asset event"
+    if not dataset_uri:
+        raise ValueError(
+            "no dataset to train on: the dataset_uri param is empty and no de-identified dataset has been "
+            f"published yet (asset {DATASET_ASSET_NAME}); run medical_ingest first"
+        )
+    if not storage.exists(storage.join(dataset_uri, "manifest.json")):
+        raise FileNotFoundError(f"dataset {dataset_uri} has no manifest.json (expected a published dataset dir)")
+    log.info("training on %s (from %s)", dataset_uri, origin)
+    return {"dataset_uri": dataset_uri, "origin": origin}
+
+
+def run_training(
+    params: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    *,
+    dag_id: str,
+    run_id: str,
+    on_line: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Launch ``medgrpo train`` through the chosen backend and return its result.
+
+    The output prefix depends only on the DAG run, so a retried task resumes from the newest
+    checkpoint of the failed try and registration finds the same version (idempotent).
+    """
+    from medgrpo.launch import TrainingJob, get_launcher
+
+    settings = get_settings()
+    overrides = {str(k): str(v) for k, v in dict(params.get("overrides") or {}).items()}
+    if int(params.get("max_steps") or 0) > 0:
+        overrides["max_steps"] = str(int(params["max_steps"]))
+    job = TrainingJob(
+        recipe=str(params.get("recipe") or "") or default_recipe(),
+        dataset_uri=str(inputs["dataset_uri"]),
+        output_uri=storage.join(default_runs_root(), run_slug(dag_id, run_id)),
+        run_name=run_slug(dag_id, run_id)[:60],
+        model=str(params.get("base_model") or "") or os.environ.get("MEDGRPO_DEFAULT_BASE_MODEL") or None,
+        tags={"airflow_dag_run": f"{dag_id}/{run_id}", "image": settings.image},
+        overrides=overrides,
+        image=settings.image,
+    )
+    result = get_launcher(str(params.get("backend") or "local")).run(job, on_line=on_line)
+    return {**result.as_dict(), "dataset_uri": job.dataset_uri, "output_uri": job.output_uri}

@@ -1,0 +1,234 @@
+"""A real Airflow 3 deployment on loopback: api-server, scheduler, dag-processor, triggerer.
+
+Each component is its own process (``airflow standalone`` leaves children behind on SIGTERM),
+with LocalExecutor and a small parallelism for a 2-core machine. The metadata database is
+SQLite (demo) or PostgreSQL (tests, production-like). The REST API is used with a JWT from
+``POST /auth/token`` (SimpleAuthManager, password fixed through a passwords file).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from medgrpo.services.process import ManagedProcess, free_port, wait_http
+
+log = logging.getLogger(__name__)
+
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+TERMINAL_STATES = {"success", "failed"}
+ADMIN_USER = "admin"
+
+
+@dataclass
+class AirflowStack:
+    """Configuration and handles of one local Airflow deployment."""
+
+    home: Path
+    dags_folder: Path
+    plugins_folder: Path | None = None
+    db_uri: str | None = None
+    port: int | None = None
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    parallelism: int = 3
+    processes: list[ManagedProcess] = field(default_factory=list, init=False)
+    _token: str | None = field(default=None, init=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def password(self) -> str:
+        return json.loads((self.home / "passwords.json").read_text())[ADMIN_USER]
+
+    def environment(self) -> dict[str, str]:
+        """The environment every Airflow component (and so every task) runs with."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        secrets_file = self.home / "secrets.json"
+        if not secrets_file.exists():
+            secrets_file.write_text(json.dumps({"jwt": secrets.token_urlsafe(32), "api": secrets.token_urlsafe(16)}))
+        keys = json.loads(secrets_file.read_text())
+        passwords = self.home / "passwords.json"
+        if not passwords.exists():
+            passwords.write_text(json.dumps({ADMIN_USER: secrets.token_urlsafe(12)}))
+        db_uri = self.db_uri or f"sqlite:///{(self.home / 'airflow.db').resolve()}"
+        env = dict(os.environ)
+        env.update(
+            {
+                "AIRFLOW_HOME": str(self.home.resolve()),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder.resolve()),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
+                "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(self.parallelism),
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords.resolve()),
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.url}/execution/",
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_uri,
+                "AIRFLOW__API__HOST": "127.0.0.1",
+                "AIRFLOW__API__PORT": str(self.port),
+                "AIRFLOW__API__BASE_URL": self.url,
+                "AIRFLOW__API__WORKERS": "1",
+                "AIRFLOW__API__SECRET_KEY": keys["api"],
+                "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt"],
+                "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+                "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "60",
+                "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "False",
+                "AIRFLOW__TRIGGERER__CAPACITY": "50",
+                "AIRFLOW__LOGGING__COLORED_CONSOLE_LOG": "False",
+                "PYTHONUNBUFFERED": "1",
+                "NO_PROXY": "*",
+            }
+        )
+        if self.plugins_folder is not None:
+            env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(self.plugins_folder.resolve())
+        env.update(self.extra_env)
+        return env
+
+    def start(self, timeout: float = 240.0) -> AirflowStack:
+        """Migrate the database, start the four components and wait for the API."""
+        self.port = self.port or free_port()
+        env = self.environment()
+        airflow = [sys.executable, "-m", "airflow"]
+        started = time.monotonic()
+        migrate = subprocess.run(
+            [*airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=timeout
+        )
+        if migrate.returncode != 0:
+            raise RuntimeError(f"airflow db migrate failed (exit {migrate.returncode}):\n{migrate.stderr[-3000:]}")
+        log.info("airflow db migrated in %.1f s", time.monotonic() - started)
+        logs = self.home / "logs" / "components"
+        try:
+            for component in COMPONENTS:
+                argv = [*airflow, component]
+                if component == "api-server":
+                    argv += ["--port", str(self.port), "--host", "127.0.0.1", "--workers", "1"]
+                proc = ManagedProcess(f"airflow-{component}", argv, env, logs / f"{component}.log")
+                self.processes.append(proc.start())
+            wait_http(f"{self.url}/api/v2/monitor/health", timeout=timeout, proc=self.processes[0])
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every component (scheduler first, so no new task starts), each as a process group."""
+        for proc in reversed(self.processes):
+            proc.stop()
+        self.processes.clear()
+
+    def check_alive(self) -> None:
+        """Raise naming the component (and its log tail) if any component has exited."""
+        for proc in self.processes:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{proc.name} exited with code {proc.poll()}:\n{proc.tail()}")
+
+    # ---- REST API -------------------------------------------------------------------------
+    def token(self) -> str:
+        """A JWT for the admin user (cached)."""
+        if self._token is None:
+            resp = requests.post(
+                f"{self.url}/auth/token",
+                json={"username": ADMIN_USER, "password": self.password},
+                timeout=30,
+            )
+            resp.raise_for_status()
+            self._token = str(resp.json()["access_token"])
+        return self._token
+
+    def api(self, method: str, path: str, *, json_body: Any = None, params: Mapping[str, Any] | None = None) -> Any:
+        """Call ``/api/v2`` + ``path``; raise with the response text on an error status."""
+        resp = requests.request(
+            method,
+            f"{self.url}/api/v2{path}",
+            json=json_body,
+            params=params,
+            headers={"Authorization": f"Bearer {self.token()}"},
+            timeout=60,
+        )
+        if resp.status_code >= 400:
+            raise RuntimeError(f"Airflow API {method} {path} answered {resp.status_code}: {resp.text[:500]}")
+        return resp.json() if resp.content else None
+
+    def wait_for_dags(self, dag_ids: Iterable[str], timeout: float = 180.0) -> None:
+        """Wait until the dag-processor has parsed every DAG in ``dag_ids``; fail on import errors."""
+        wanted = set(dag_ids)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            errors = self.api("GET", "/importErrors").get("import_errors", [])
+            if errors:
+                details = "; ".join(f"{e.get('filename')}: {str(e.get('stack_trace'))[-400:]}" for e in errors)
+                raise RuntimeError(f"DAG import errors: {details}")
+            found = {d["dag_id"] for d in self.api("GET", "/dags", params={"limit": 100}).get("dags", [])}
+            if wanted <= found:
+                return
+            time.sleep(2)
+        raise TimeoutError(f"DAGs {sorted(wanted)} were not all parsed within {timeout:.0f} s")
+
+    def unpause(self, dag_id: str) -> None:
+        self.api("PATCH", f"/dags/{dag_id}", json_body={"is_paused": False})
+
+    def trigger(self, dag_id: str, conf: Mapping[str, Any] | None = None) -> str:
+        """Trigger a run of ``dag_id`` with ``conf``; return its run id."""
+        body = {"logical_date": None, "conf": dict(conf or {})}
+        return str(self.api("POST", f"/dags/{dag_id}/dagRuns", json_body=body)["dag_run_id"])
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        """All runs of ``dag_id``, oldest first."""
+        data = self.api("GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "run_after", "limit": 100})
+        return list(data.get("dag_runs", []))
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float) -> dict[str, Any]:
+        """Wait for a run to reach success or failed; return the run."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            run = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+            if run["state"] in TERMINAL_STATES:
+                return dict(run)
+            time.sleep(2)
+        raise TimeoutError(f"{dag_id} run {run_id} did not finish within {timeout:.0f} s")
+
+    def wait_for_new_run(self, dag_id: str, known: set[str], timeout: float) -> dict[str, Any]:
+        """Wait for a run of ``dag_id`` not in ``known`` (e.g. one an Asset event created) to finish."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.check_alive()
+            fresh = [r for r in self.runs(dag_id) if r["dag_run_id"] not in known]
+            if fresh:
+                remaining = max(1.0, deadline - time.monotonic())
+                return self.wait_for_run(dag_id, fresh[0]["dag_run_id"], remaining)
+            time.sleep(2)
+        raise TimeoutError(f"no new run of {dag_id} appeared within {timeout:.0f} s")
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        data = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 100})
+        return list(data.get("task_instances", []))
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1, map_index: int = -1) -> str:
+        """The text of one task try's log, as the UI shows it."""
+        resp = requests.get(
+            f"{self.url}/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+            params={"map_index": map_index, "full_content": True},
+            headers={"Authorization": f"Bearer {self.token()}", "Accept": "application/json"},
+            timeout=60,
+        )
+        resp.raise_for_status()
+        content = resp.json().get("content", [])
+        if isinstance(content, list):
+            return "\n".join(str(c.get("event", c)) if isinstance(c, dict) else str(c) for c in content)
+        return str(content)

@@ -1,0 +1,76 @@
+"""Shared fixtures: real PostgreSQL databases, a real MLflow server, a tiny Qwen2 model.
+
+Integration fixtures start real services and stop them at the end. PostgreSQL is required
+(127.0.0.1:5432, trust auth, user postgres): when it is missing the fixture fails, it never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+PG_DSN = os.environ.get("MEDGRPO_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432")
+
+
+def _pg_admin_connect():  # type: ignore[no-untyped-def]
+    import psycopg2
+
+    try:
+        conn = psycopg2.connect(f"{PG_DSN}/postgres", connect_timeout=5)
+    except psycopg2.OperationalError as err:
+        pytest.fail(f"PostgreSQL expected at {PG_DSN} (integration tests need it); connecting failed: {err}")
+    conn.autocommit = True
+    return conn
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[Callable[[str], str]]:
+    """Factory: ``make(prefix)`` creates a fresh PostgreSQL database and returns its SQLAlchemy URI.
+
+    Every database it made is dropped at the end of the session.
+    """
+    made: list[str] = []
+
+    def make(prefix: str) -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+        conn = _pg_admin_connect()
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        conn.close()
+        made.append(name)
+        return f"{PG_DSN}/{name}"
+
+    yield make
+    conn = _pg_admin_connect()
+    with conn.cursor() as cur:
+        for name in made:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory, pg_database: Callable[[str], str]) -> Iterator[str]:
+    """A real MLflow server backed by PostgreSQL; yields its tracking URI.
+
+    Tests that use it should give their experiments/models unique names (the server is shared).
+    """
+    from medgrpo.services.mlflow_server import start_mlflow_server
+
+    backend = pg_database("medgrpo_mlflow")
+    server = start_mlflow_server(tmp_path_factory.mktemp("mlflow"), backend_store_uri=backend)
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A freshly built tiny Qwen2 model + ~3k-token tokenizer (no download), shared by the session."""
+    from medgrpo.train.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model"), seed=0)
