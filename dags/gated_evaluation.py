@@ -32,28 +32,57 @@ a clinician approves or rejects in the Airflow UI before promotion.
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     params={
         "candidate": Param(
-            "", type="string", title="Candidate", description="Model version number or alias; empty = the triggering version, else challenger."
+            "",
+            type="string",
+            title="Candidate",
+            description="Model version number or alias; empty = the triggering version, else challenger.",
         ),
         "dataset_uri": Param(
-            "", type="string", title="Dataset", description="Dataset dir whose eval.jsonl is scored; empty = the candidate's training dataset."
+            "",
+            type="string",
+            title="Dataset",
+            description="Dataset dir whose eval.jsonl is scored; empty = the candidate's training dataset.",
         ),
         "min_accuracy": Param(
-            0.0, type="number", minimum=0, maximum=1, title="Minimum accuracy", description="Absolute gate on the candidate's accuracy."
+            0.0,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Minimum accuracy",
+            description="Absolute gate on the candidate's accuracy.",
         ),
         "min_format_rate": Param(
-            0.0, type="number", minimum=0, maximum=1, title="Minimum format rate", description="Absolute gate on <think>/<answer> compliance."
+            0.0,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Minimum format rate",
+            description="Absolute gate on <think>/<answer> compliance.",
         ),
         "margin": Param(
-            0.05, type="number", minimum=0, maximum=1, title="Non-inferiority margin", description="Largest accuracy drop vs champion tolerated."
+            0.05,
+            type="number",
+            minimum=0,
+            maximum=1,
+            title="Non-inferiority margin",
+            description="Largest accuracy drop vs champion tolerated.",
         ),
         "alpha": Param(
-            0.05, type="number", exclusiveMinimum=0, maximum=0.5, title="Alpha", description="Significance level of the paired non-regression test."
+            0.05,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=0.5,
+            title="Alpha",
+            description="Significance level of the paired non-regression test.",
         ),
         "limit": Param(
             0, type="integer", minimum=0, title="Item limit", description="Score only the first N eval items (0 = all)."
         ),
         "require_approval": Param(
-            False, type="boolean", title="Require approval", description="Wait for a human to approve promotion in the UI."
+            False,
+            type="boolean",
+            title="Require approval",
+            description="Wait for a human to approve promotion in the UI.",
         ),
         "auto_promote": Param(
             True, type="boolean", title="Promote on pass", description="Move alias champion when the gates pass."
@@ -75,7 +104,10 @@ def gated_evaluation() -> None:
         from medgrpo.pipeline import gate_candidate
 
         ctx = get_current_context()
-        return gate_candidate(ctx["params"], candidate, dag_run=f"{ctx['dag'].dag_id}/{ctx['run_id']}")
+        verdict = gate_candidate(ctx["params"], candidate, dag_run=f"{ctx['dag'].dag_id}/{ctx['run_id']}")
+        for key, url in verdict.pop("links").items():
+            ctx["ti"].xcom_push(key=key, value=url)
+        return verdict
 
     @task.branch
     def decide(verdict: dict) -> str:

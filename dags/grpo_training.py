@@ -40,7 +40,7 @@ Registration emits the `medgrpo_challenger_model` Asset, which triggers `gated_e
             "",
             type="string",
             title="Dataset",
-            description="Published dataset dir (local or s3://); empty = the one that triggered this run, else the latest.",
+            description="Published dataset dir (local or s3://); empty = the triggering one, else the latest.",
         ),
         "recipe": Param(
             "",
@@ -59,16 +59,20 @@ Registration emits the `medgrpo_challenger_model` Asset, which triggers `gated_e
             type="string",
             enum=["local"],
             title="Backend",
-            description="Where the training container runs: local subprocess (Kubernetes backends come with their issue).",
+            description="Where the training container runs (local subprocess; cluster backends are added here).",
         ),
         "max_steps": Param(
-            0, type="integer", minimum=0, title="Max steps", description="Override the recipe's max_steps (0 = keep the recipe's)."
+            0,
+            type="integer",
+            minimum=0,
+            title="Max steps",
+            description="Override the recipe's max_steps (0 = keep the recipe's).",
         ),
         "overrides": Param(
             {},
             type="object",
             title="Recipe overrides",
-            description="Extra recipe fields to override, e.g. {\"learning_rate\": 1e-5}.",
+            description='Extra recipe fields to override, e.g. {"learning_rate": 1e-5}.',
         ),
     },
 )
@@ -88,19 +92,20 @@ def grpo_training() -> None:
     def train(inputs: dict) -> dict:
         import logging
 
-        from medgrpo.pipeline import run_training
+        from medgrpo.pipeline import mlflow_links, run_training
 
         ctx = get_current_context()
         log = logging.getLogger("medgrpo.train.container")
-        result = run_training(
-            ctx["params"], inputs, dag_id=ctx["dag"].dag_id, run_id=ctx["run_id"], on_line=log.info
-        )
+        result = run_training(ctx["params"], inputs, dag_id=ctx["dag"].dag_id, run_id=ctx["run_id"], on_line=log.info)
         ctx["outlet_events"][CHALLENGER_MODEL].extra = {
             "model_name": result["model_name"],
             "version": result["model_version"],
             "dataset_uri": result["dataset_uri"],
             "run_id": result["run_id"],
         }
+        links = mlflow_links(run_id=result["run_id"], model_name=result["model_name"], version=result["model_version"])
+        for key, url in links.items():
+            ctx["ti"].xcom_push(key=key, value=url)
         return result
 
     train(resolve_inputs())

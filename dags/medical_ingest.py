@@ -52,7 +52,11 @@ Leave *sources* empty to ingest the embedded sample data. Review the de-identifi
             description="Source format; auto detects each file's format from its content.",
         ),
         "dataset_name": Param(
-            "medgrpo-default", type="string", minLength=1, title="Dataset name", description="Name recorded in the manifest."
+            "medgrpo-default",
+            type="string",
+            minLength=1,
+            title="Dataset name",
+            description="Name recorded in the manifest.",
         ),
         "output_uri": Param(
             "",
@@ -61,16 +65,31 @@ Leave *sources* empty to ingest the embedded sample data. Review the de-identifi
             description="Folder or s3:// prefix to publish to; empty = <state dir>/datasets/<dataset name>.",
         ),
         "eval_fraction": Param(
-            0.1, type="number", minimum=0.01, maximum=0.5, title="Eval fraction", description="Share of items held out for evaluation."
+            0.1,
+            type="number",
+            minimum=0.01,
+            maximum=0.5,
+            title="Eval fraction",
+            description="Share of items held out for evaluation.",
         ),
         "deidentify": Param(
-            True, type="boolean", title="De-identify", description="Run de-identification (turn off only for data known to hold no PHI)."
+            True,
+            type="boolean",
+            title="De-identify",
+            description="Run de-identification (turn off only for data known to hold no PHI).",
         ),
         "policy": Param(
-            "", type="string", title="De-identification policy", description="Path to a policy YAML; empty = the packaged default policy."
+            "",
+            type="string",
+            title="De-identification policy",
+            description="Path to a policy YAML; empty = the packaged default policy.",
         ),
         "shard_size": Param(
-            5000, type="integer", minimum=100, title="Shard size", description="Records per de-identification shard (one mapped task each)."
+            5000,
+            type="integer",
+            minimum=100,
+            title="Shard size",
+            description="Records per de-identification shard (one mapped task each).",
         ),
     },
 )

@@ -25,7 +25,11 @@ version tags. Gates are not re-run here: use `gated_evaluation` to gate a candid
     default_args={"retries": 2, "retry_delay": timedelta(seconds=10)},
     params={
         "action": Param(
-            "promote", type="string", enum=["promote", "rollback"], title="Action", description="promote a version, or roll back one step."
+            "promote",
+            type="string",
+            enum=["promote", "rollback"],
+            title="Action",
+            description="promote a version, or roll back one step.",
         ),
         "version": Param(
             "", type="string", title="Version", description="Model version to promote (ignored for rollback)."

@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 DAG_IDS = ("medical_ingest", "grpo_training", "gated_evaluation", "model_promotion")
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``demo`` subcommand."""
     parser = sub.add_parser("demo", help="run the whole pipeline end to end through real Airflow and MLflow")
     parser.add_argument("--state-dir", default=None, help="state folder (default: $MEDGRPO_STATE_DIR or ./.state)")
@@ -86,7 +86,9 @@ def _require_success(stack: Any, run: dict[str, Any]) -> dict[str, Any]:
     failed = [ti for ti in stack.task_instances(run["dag_id"], run["dag_run_id"]) if ti["state"] == "failed"]
     details = []
     for ti in failed:
-        text = stack.task_log(run["dag_id"], run["dag_run_id"], ti["task_id"], ti.get("try_number") or 1, ti.get("map_index", -1))
+        text = stack.task_log(
+            run["dag_id"], run["dag_run_id"], ti["task_id"], ti.get("try_number") or 1, ti.get("map_index", -1)
+        )
         details.append(f"--- {ti['task_id']} (try {ti.get('try_number')}):\n" + "\n".join(text.splitlines()[-40:]))
     raise RuntimeError(f"{run['dag_id']} run {run['dag_run_id']} ended {run['state']}\n" + "\n".join(details))
 
@@ -155,7 +157,10 @@ def _print_summary(outcome: DemoOutcome, airflow_url: str, mlflow_url: str) -> N
     for role in ("candidate", "champion"):
         figures = (gate.get("metrics") or {}).get(role)
         if figures:
-            print(f"  {role:9s}: " + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()))
+            print(
+                f"  {role:9s}: "
+                + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
+            )
     print(f"gate verdict: {gate.get('verdict')}  (report: {gate.get('report_uri')})")
     for line in gate.get("gates_summary") or []:
         print(f"  - {line}")

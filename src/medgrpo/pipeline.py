@@ -58,9 +58,7 @@ def default_recipe() -> str:
         candidate = parent / "training_image" / "recipes" / "tiny" / "grpo" / "config.yaml"
         if candidate.is_file():
             return str(candidate)
-    raise FileNotFoundError(
-        "no recipe given and no default found: set MEDGRPO_DEFAULT_RECIPE or pass the recipe param"
-    )
+    raise FileNotFoundError("no recipe given and no default found: set MEDGRPO_DEFAULT_RECIPE or pass the recipe param")
 
 
 def run_slug(dag_id: str, run_id: str) -> str:
@@ -174,3 +172,122 @@ def run_training(
     )
     result = get_launcher(str(params.get("backend") or "local")).run(job, on_line=on_line)
     return {**result.as_dict(), "dataset_uri": job.dataset_uri, "output_uri": job.output_uri}
+
+
+# ---- links shown in the Airflow UI ----------------------------------------------------------
+MLFLOW_RUN_KEY = "medgrpo_mlflow_run_url"
+MODEL_VERSION_KEY = "medgrpo_model_version_url"
+
+
+def mlflow_ui_base() -> str | None:
+    """The MLflow UI address: ``MEDGRPO_MLFLOW_UI_URL``, else an http(s) tracking URI, else None."""
+    explicit = os.environ.get("MEDGRPO_MLFLOW_UI_URL", "").strip()
+    if explicit:
+        return explicit.rstrip("/")
+    tracking = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    return tracking.rstrip("/") if tracking.startswith(("http://", "https://")) else None
+
+
+def mlflow_links(
+    *, run_id: str | None = None, model_name: str | None = None, version: str | None = None
+) -> dict[str, str]:
+    """XCom key → URL for the plugin's extra links (only the ones that can be built)."""
+    base = mlflow_ui_base()
+    links: dict[str, str] = {}
+    if not base:
+        return links
+    if run_id:
+        from mlflow.tracking import MlflowClient
+
+        experiment_id = MlflowClient().get_run(run_id).info.experiment_id
+        links[MLFLOW_RUN_KEY] = f"{base}/#/experiments/{experiment_id}/runs/{run_id}"
+    if model_name and version:
+        links[MODEL_VERSION_KEY] = f"{base}/#/models/{model_name}/versions/{version}"
+    return links
+
+
+# ---- gated_evaluation / model_promotion ------------------------------------------------------
+def resolve_candidate(params: Mapping[str, Any], model_events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Which version to gate and on which data: the form, else the triggering event, else ``challenger``.
+
+    The eval items come from the dataset the candidate was trained on (its ``dataset_uri``
+    version tag) unless the form names another dataset.
+    """
+    from medgrpo import registry
+
+    latest = dict(model_events[-1]) if model_events else {}
+    candidate = str(params.get("candidate") or "").strip() or str(latest.get("version") or "") or registry.CHALLENGER
+    version = registry.resolve(candidate)
+    dataset_uri = (
+        str(params.get("dataset_uri") or "").strip()
+        or str(latest.get("dataset_uri") or "")
+        or version.tags.get("dataset_uri", "")
+    )
+    if not dataset_uri:
+        raise ValueError(
+            f"no dataset to evaluate {version.name} version {version.version} on: the dataset_uri param is empty, "
+            "the triggering event names none and the version has no dataset_uri tag"
+        )
+    return {"model_name": version.name, "version": version.version, "dataset_uri": dataset_uri}
+
+
+def gate_candidate(params: Mapping[str, Any], candidate: Mapping[str, Any], *, dag_run: str) -> dict[str, Any]:
+    """Evaluate candidate and champion on the same eval items, apply the gates, tag the verdict."""
+    from medgrpo.evaluate.gates import GateThresholds
+    from medgrpo.evaluate.runner import run_gate
+
+    thresholds = GateThresholds(
+        min_accuracy=float(params.get("min_accuracy") or 0.0),
+        min_format_rate=float(params.get("min_format_rate") or 0.0),
+        margin=float(params["margin"]) if params.get("margin") is not None else 0.05,
+        alpha=float(params.get("alpha") or 0.05),
+    )
+    result = run_gate(
+        str(candidate["version"]),
+        str(candidate["dataset_uri"]),
+        thresholds=thresholds,
+        model_name=str(candidate["model_name"]),
+        limit=int(params.get("limit") or 0) or None,
+        tags={"airflow_dag_run": dag_run},
+    )
+    figures = {
+        role: {
+            k: (v.get("value") if isinstance(v, Mapping) else v)
+            for k, v in side.items()
+            if k in ("n", "accuracy", "format_rate")
+        }
+        for role, side in result.metrics.items()
+        if role in ("candidate", "champion")
+    }
+    return {
+        "verdict": result.verdict,
+        "model_name": result.model_name,
+        "version": result.candidate_version,
+        "champion_version": result.champion_version,
+        "metrics": figures,
+        "gates_summary": [_gate_line(g) for g in result.gates],
+        "report_uri": result.report_uri,
+        "run_id": result.run_id,
+        "links": mlflow_links(run_id=result.run_id, model_name=result.model_name, version=result.candidate_version),
+    }
+
+
+def _gate_line(gate: Mapping[str, Any]) -> str:
+    status = "pass" if gate.get("passed") else "FAIL"
+    value = float(gate.get("value", float("nan")))
+    line = f"[{status}] {gate.get('name')}: {value:.4f} {gate.get('comparison')} {gate.get('threshold')}"
+    return f"{line} ({gate['detail']})" if gate.get("detail") else line
+
+
+def promote_version(version: str) -> dict[str, Any]:
+    """Move alias ``champion`` to ``version`` (the old champion becomes ``previous_champion``)."""
+    from medgrpo import registry
+
+    return registry.promote(version, actor=os.environ.get("MEDGRPO_ACTOR") or "airflow")
+
+
+def rollback_champion() -> dict[str, Any]:
+    """Make ``previous_champion`` the champion again."""
+    from medgrpo import registry
+
+    return registry.rollback(actor=os.environ.get("MEDGRPO_ACTOR") or "airflow")

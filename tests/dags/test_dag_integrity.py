@@ -11,7 +11,17 @@ import pytest
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 DAG_FILES = sorted(p for p in DAGS_DIR.glob("*.py") if not p.name.startswith("_"))
-HEAVY = ("torch", "transformers", "trl", "peft", "datasets", "presidio_analyzer", "presidio_anonymizer", "vllm", "mlflow")
+HEAVY = (
+    "torch",
+    "transformers",
+    "trl",
+    "peft",
+    "datasets",
+    "presidio_analyzer",
+    "presidio_anonymizer",
+    "vllm",
+    "mlflow",
+)
 EXPECTED_DAGS = {"medical_ingest", "grpo_training", "gated_evaluation", "model_promotion"}
 
 # Runs in a fresh interpreter so modules imported by other tests don't hide a heavy import.

@@ -104,9 +104,7 @@ class AirflowStack:
         env = self.environment()
         airflow = [sys.executable, "-m", "airflow"]
         started = time.monotonic()
-        migrate = subprocess.run(
-            [*airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=timeout
-        )
+        migrate = subprocess.run([*airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=timeout)
         if migrate.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed (exit {migrate.returncode}):\n{migrate.stderr[-3000:]}")
         log.info("airflow db migrated in %.1f s", time.monotonic() - started)

@@ -24,7 +24,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_http(url: str, *, timeout: float, proc: ManagedProcess | None = None, ok_codes: Sequence[int] = (200,)) -> None:
+def wait_http(
+    url: str, *, timeout: float, proc: ManagedProcess | None = None, ok_codes: Sequence[int] = (200,)
+) -> None:
     """Poll ``url`` until it answers one of ``ok_codes``; fail early if ``proc`` dies."""
     deadline = time.monotonic() + timeout
     last_error = "no answer yet"

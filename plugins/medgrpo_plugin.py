@@ -1,0 +1,56 @@
+"""Airflow plugin: task buttons that open the MLflow run and the registered model version.
+
+Tasks push the URLs to XCom under the keys below (see ``medgrpo.pipeline.mlflow_links``); the
+links read them back on the API server, so no MLflow call happens while rendering the UI.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from airflow.plugins_manager import AirflowPlugin
+from airflow.sdk import BaseOperatorLink
+
+MLFLOW_RUN_KEY = "medgrpo_mlflow_run_url"
+MODEL_VERSION_KEY = "medgrpo_model_version_url"
+
+
+class _XComUrlLink(BaseOperatorLink):
+    """A link whose URL the task stored in XCom; empty (greyed out) for tasks that stored none."""
+
+    link_name = ""
+    key = ""
+
+    @property
+    def name(self) -> str:
+        return self.link_name
+
+    @property
+    def xcom_key(self) -> str:
+        return self.key
+
+    def get_link(self, operator: Any, *, ti_key: Any) -> str:
+        from airflow.serialization.definitions.operatorlink import XComOperatorLink
+
+        return str(XComOperatorLink(name=self.link_name, xcom_key=self.key).get_link(operator, ti_key=ti_key))
+
+
+class MlflowRunLink(_XComUrlLink):
+    """Opens the MLflow run the task logged (training or evaluation)."""
+
+    link_name = "MLflow run"
+    key = MLFLOW_RUN_KEY
+
+
+class MlflowModelVersionLink(_XComUrlLink):
+    """Opens the model version the task registered or gated."""
+
+    link_name = "MLflow model version"
+    key = MODEL_VERSION_KEY
+
+
+class MedgrpoPlugin(AirflowPlugin):
+    """Registers medgrpo's extra links on every task (they stay empty where not applicable)."""
+
+    name = "medgrpo"
+    global_operator_extra_links: ClassVar[list[Any]] = [MlflowRunLink(), MlflowModelVersionLink()]
