@@ -38,7 +38,7 @@ def test_no_dataset_anywhere_says_what_to_do() -> None:
 
 
 def test_dataset_without_manifest_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(FileNotFoundError, match="manifest.json"):
+    with pytest.raises(FileNotFoundError, match=r"manifest\.json"):
         pipeline.resolve_training_inputs({"dataset_uri": str(tmp_path)}, [], None)
 
 
