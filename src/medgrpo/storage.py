@@ -130,6 +130,7 @@ def write_bytes_atomic(uri: str, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; give the file normal permissions
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -138,6 +139,12 @@ def write_bytes_atomic(uri: str, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(uri: str, text: str) -> None:
@@ -278,6 +285,7 @@ def publish_dir(
     else:
         shutil.copytree(staged, incoming)
     try:
+        os.chmod(incoming, 0o777 & ~_umask())  # a mkdtemp-built folder is 0700
         _fsync_tree(incoming)
         if target.exists():
             if _exchange(incoming, target):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,7 @@ print(json.dumps({"errors": {k: str(v)[-500:] for k, v in bag.import_errors.item
 
 
 def _probe(path: Path) -> dict:
+    home = tempfile.mkdtemp(prefix="airflow-home-")
     proc = subprocess.run(
         [sys.executable, "-c", _PROBE, str(path), json.dumps(HEAVY)],
         capture_output=True,
@@ -55,6 +57,7 @@ def _probe(path: Path) -> dict:
         timeout=120,
         env={
             **__import__("os").environ,
+            "AIRFLOW_HOME": home,
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
             # stubbed so nothing secret or remote is read while parsing
