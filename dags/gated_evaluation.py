@@ -60,7 +60,7 @@ a clinician approves or rejects in the Airflow UI before promotion.
             description="Absolute gate on <think>/<answer> compliance.",
         ),
         "margin": Param(
-            0.05,
+            0.02,
             type="number",
             minimum=0,
             maximum=1,

@@ -239,7 +239,7 @@ def gate_candidate(params: Mapping[str, Any], candidate: Mapping[str, Any], *, d
     thresholds = GateThresholds(
         min_accuracy=float(params.get("min_accuracy") or 0.0),
         min_format_rate=float(params.get("min_format_rate") or 0.0),
-        margin=float(params["margin"]) if params.get("margin") is not None else 0.05,
+        margin=float(params["margin"]) if params.get("margin") is not None else GateThresholds.margin,
         alpha=float(params.get("alpha") or 0.05),
     )
     result = run_gate(

@@ -1,0 +1,440 @@
+"""MLflow model registry operations: register, aliases, tags, download, promote, rollback.
+
+One registry module for the whole platform (DESIGN §8). The registered model is
+``settings.model_name`` (``medgrpo-qwen2.5``); aliases, not stages, carry the lifecycle:
+
+- ``challenger``: the newest trained version, awaiting its gate;
+- ``champion``: the version in service;
+- ``previous_champion``: the rollback target (one step).
+
+A training run logs a Hugging Face model folder (config, safetensors, tokenizer files) as plain
+run artifacts (``mlflow.log_artifacts(dir, "model")``). With MLflow 3.x, ``mlflow.register_model``
+of a ``runs:/`` URI looks for a *LoggedModel* and fails for plain artifacts, so a version is
+created with ``MlflowClient.create_model_version(source=<the run's artifact URI>/model,
+run_id=...)``; ``models:/name/N`` and ``models:/name@alias`` URIs then download that folder.
+
+Every public function validates its inputs before talking to the server and raises
+``ValueError`` naming the bad value; registry-state problems raise :class:`RegistryError`.
+MLflow is imported inside functions so that importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from medgrpo.settings import get_settings
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+log = logging.getLogger(__name__)
+
+CHALLENGER = "challenger"
+CHAMPION = "champion"
+PREVIOUS_CHAMPION = "previous_champion"
+LIFECYCLE_ALIASES = (CHALLENGER, CHAMPION, PREVIOUS_CHAMPION)
+
+# MLflow accepts [A-Za-z0-9_-] aliases up to 255 characters but reserves ``latest`` and ``v<N>``.
+_ALIAS_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
+_RESERVED_ALIAS_RE = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
+_MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,255}$")
+_RUN_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_MODELS_URI_RE = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/@]+))/?$")
+
+
+class RegistryError(RuntimeError):
+    """The registry is not in the state an operation needs (missing version, alias, artifacts)."""
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A registered model version, detached from MLflow's entity classes."""
+
+    name: str
+    version: str
+    run_id: str | None
+    source: str
+    aliases: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def model_uri(self) -> str:
+        """``models:/<name>/<version>``: downloads exactly this version."""
+        return f"models:/{self.name}/{self.version}"
+
+    @classmethod
+    def from_mlflow(cls, mv: Any) -> ModelVersion:
+        """Build from ``mlflow.entities.model_registry.ModelVersion``."""
+        return cls(
+            name=str(mv.name),
+            version=str(mv.version),
+            run_id=mv.run_id or None,
+            source=str(mv.source or ""),
+            aliases=tuple(sorted(mv.aliases or ())),
+            tags={str(k): str(v) for k, v in (mv.tags or {}).items()},
+        )
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_alias(alias: str) -> str:
+    """Return ``alias`` if MLflow would accept it; raise ValueError naming it otherwise."""
+    if not isinstance(alias, str) or not _ALIAS_RE.match(alias):
+        raise ValueError(f"invalid alias {alias!r}: expected 1-255 characters from letters, digits, '_' and '-'")
+    if _RESERVED_ALIAS_RE.match(alias):
+        raise ValueError(f"invalid alias {alias!r}: 'latest' and 'v<number>' are reserved by MLflow")
+    return alias
+
+
+def validate_version(version: str | int) -> str:
+    """Return ``version`` as a canonical string of a positive integer; raise ValueError otherwise."""
+    text = str(version).strip() if isinstance(version, str | int) and not isinstance(version, bool) else ""
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"invalid model version {version!r}: expected a positive integer such as 3")
+    return str(int(text))
+
+
+def resolve_model_name(model_name: str | None = None) -> str:
+    """``model_name`` or the configured default, validated."""
+    name = model_name if model_name is not None else get_settings().model_name
+    if not isinstance(name, str) or not _MODEL_NAME_RE.match(name):
+        raise ValueError(f"invalid registered model name {name!r}: expected letters, digits, '.', '_', '-' or '/'")
+    return name
+
+
+def _validate_tags(tags: dict[str, str]) -> dict[str, str]:
+    if not isinstance(tags, dict):
+        raise ValueError(f"tags must be a dict of str to str, found {type(tags).__name__}")
+    out: dict[str, str] = {}
+    for key, value in tags.items():
+        if not isinstance(key, str) or not key.strip() or len(key) > 250:
+            raise ValueError(f"invalid tag key {key!r}: expected a non-empty string of at most 250 characters")
+        if value is None:
+            raise ValueError(f"tag {key!r} has value None: expected a string")
+        out[key] = str(value)
+    return out
+
+
+def parse_models_uri(model_uri: str) -> tuple[str, str | None, str | None]:
+    """Split ``models:/name/N`` or ``models:/name@alias`` into ``(name, version, alias)``."""
+    match = _MODELS_URI_RE.match(model_uri) if isinstance(model_uri, str) else None
+    if not match:
+        raise ValueError(
+            f"invalid model URI {model_uri!r}: expected models:/<name>/<version> or models:/<name>@<alias>"
+        )
+    version = match.group("version")
+    alias = match.group("alias")
+    if version is not None:
+        validate_version(version)
+    if alias is not None:
+        validate_alias(alias)
+    return match.group("name"), version, alias
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def client() -> MlflowClient:
+    """An MLflow client for the configured tracking server (``MLFLOW_TRACKING_URI``)."""
+    from mlflow import MlflowClient
+
+    uri = get_settings().tracking_uri or None
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _error_code(err: Exception) -> str:
+    return str(getattr(err, "error_code", ""))
+
+
+def _ensure_registered_model(c: MlflowClient, name: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        c.get_registered_model(name)
+        return
+    except MlflowException as err:
+        if "RESOURCE_DOES_NOT_EXIST" not in _error_code(err):
+            raise
+    try:
+        c.create_registered_model(name, description="Qwen2.5 medical-reasoning models trained with GRPO by medgrpo.")
+        log.info("created registered model", extra={"model_name": name})
+    except MlflowException as err:  # a concurrent caller created it first
+        if "RESOURCE_ALREADY_EXISTS" not in _error_code(err):
+            raise
+
+
+def _get_version(c: MlflowClient, name: str, version: str) -> ModelVersion:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return ModelVersion.from_mlflow(c.get_model_version(name, version))
+    except MlflowException as err:
+        if "RESOURCE_DOES_NOT_EXIST" in _error_code(err):
+            raise RegistryError(f"model {name!r} has no version {version}") from err
+        raise
+
+
+def _aliases(c: MlflowClient, name: str) -> dict[str, str]:
+    """All aliases of a registered model (alias -> version); empty when the model does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        rm = c.get_registered_model(name)
+    except MlflowException as err:
+        if "RESOURCE_DOES_NOT_EXIST" in _error_code(err):
+            return {}
+        raise
+    return {str(k): str(v) for k, v in (rm.aliases or {}).items()}
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _actor(actor: str | None) -> str:
+    if actor:
+        return actor
+    for var in ("MEDGRPO_ACTOR", "AIRFLOW_CTX_DAG_OWNER"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        return getpass.getuser()
+    except Exception:  # no user database entry (some containers)
+        return "unknown"
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def find_version_for_run(
+    run_id: str, artifact_path: str = "model", *, model_name: str | None = None
+) -> ModelVersion | None:
+    """The existing version of ``model_name`` created from ``run_id``/``artifact_path``, if any."""
+    name = resolve_model_name(model_name)
+    c = client()
+    matches = [
+        ModelVersion.from_mlflow(mv) for mv in c.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    ]
+    suffix = "/" + artifact_path.strip("/")
+    matches = [mv for mv in matches if mv.source.rstrip("/").endswith(suffix)]
+    if not matches:
+        return None
+    return min(matches, key=lambda mv: int(mv.version))
+
+
+def register_model_version(
+    run_id: str,
+    artifact_path: str = "model",
+    *,
+    tags: dict[str, str],
+    alias: str = CHALLENGER,
+    model_name: str | None = None,
+) -> ModelVersion:
+    """Register the Hugging Face model folder logged by ``run_id`` under ``artifact_path``.
+
+    Idempotent per (run, artifact path): a retried call finds the version it created before,
+    refreshes its tags and moves ``alias`` to it, instead of creating another version.
+    """
+    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id):
+        raise ValueError(f"invalid run_id {run_id!r}: expected an MLflow run id such as 'a1b2c3...'")
+    if not isinstance(artifact_path, str) or not artifact_path.strip("/") or ".." in artifact_path.split("/"):
+        raise ValueError(f"invalid artifact_path {artifact_path!r}: expected a relative path such as 'model'")
+    artifact_path = artifact_path.strip("/")
+    tags = _validate_tags(tags)
+    validate_alias(alias)
+    name = resolve_model_name(model_name)
+
+    from mlflow.exceptions import MlflowException
+
+    c = client()
+    try:
+        run = c.get_run(run_id)
+    except MlflowException as err:
+        raise RegistryError(f"run {run_id!r} not found on the tracking server: {err}") from err
+    listed = {Path(f.path).name for f in c.list_artifacts(run_id, artifact_path)}
+    if "config.json" not in listed:
+        raise RegistryError(
+            f"run {run_id} has no Hugging Face model under artifact path {artifact_path!r}: "
+            f"expected config.json there, found {sorted(listed) or 'nothing'}"
+        )
+    _ensure_registered_model(c, name)
+
+    existing = find_version_for_run(run_id, artifact_path, model_name=name)
+    if existing is None:
+        source = f"{run.info.artifact_uri.rstrip('/')}/{artifact_path}"
+        created = c.create_model_version(name, source=source, run_id=run_id, tags=tags)
+        version = str(created.version)
+        log.info(
+            "registered model version",
+            extra={"model_name": name, "version": version, "run_id": run_id, "source": source},
+        )
+    else:
+        version = existing.version
+        for key, value in tags.items():
+            if existing.tags.get(key) != value:
+                c.set_model_version_tag(name, version, key, value)
+        log.info(
+            "found existing model version for run",
+            extra={"model_name": name, "version": version, "run_id": run_id},
+        )
+    c.set_registered_model_alias(name, alias, version)
+    return _get_version(c, name, version)
+
+
+def get_version(version: str | int, model_name: str | None = None) -> ModelVersion:
+    """Version ``version`` of ``model_name``; RegistryError when absent."""
+    v = validate_version(version)
+    return _get_version(client(), resolve_model_name(model_name), v)
+
+
+def get_version_by_alias(alias: str, model_name: str | None = None) -> ModelVersion | None:
+    """The version ``alias`` points at, or None when the alias (or the model) does not exist."""
+    validate_alias(alias)
+    name = resolve_model_name(model_name)
+    c = client()
+    version = _aliases(c, name).get(alias)
+    return None if version is None else _get_version(c, name, version)
+
+
+def resolve(version_or_alias: str | int, model_name: str | None = None) -> ModelVersion:
+    """A version given by number (``3``), ``v3`` or alias (``challenger``); RegistryError when absent."""
+    text = str(version_or_alias).strip()
+    if re.fullmatch(r"[vV]?\d+", text):
+        return get_version(text.lstrip("vV"), model_name)
+    mv = get_version_by_alias(text, model_name)
+    if mv is None:
+        raise RegistryError(f"model {resolve_model_name(model_name)!r} has no alias {text!r}")
+    return mv
+
+
+def set_version_tags(version: str | int, tags: dict[str, str], model_name: str | None = None) -> None:
+    """Set (overwrite) tags on a model version."""
+    v = validate_version(version)
+    tags = _validate_tags(tags)
+    name = resolve_model_name(model_name)
+    c = client()
+    _get_version(c, name, v)
+    for key, value in tags.items():
+        c.set_model_version_tag(name, v, key, value)
+
+
+def download_model(model_uri: str, dest: str | Path) -> Path:
+    """Download a registered model (``models:/name/N`` or ``models:/name@alias``) into ``dest``.
+
+    Returns the local folder holding the Hugging Face files (``config.json``, weights, tokenizer).
+    """
+    name, version, alias = parse_models_uri(model_uri)
+    if alias is not None and get_version_by_alias(alias, name) is None:
+        raise RegistryError(f"cannot download {model_uri}: model {name!r} has no alias {alias!r}")
+    if version is not None:
+        get_version(version, name)
+    import mlflow.artifacts
+
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    uri = get_settings().tracking_uri or None
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(dest), tracking_uri=uri))
+    if not (local / "config.json").is_file():
+        found = sorted(p.name for p in local.iterdir()) if local.is_dir() else []
+        raise RegistryError(
+            f"{model_uri} is not a Hugging Face model folder: no config.json in {local} (found {found})"
+        )
+    log.info("downloaded model", extra={"model_uri": model_uri, "path": str(local)})
+    return local
+
+
+def promote(
+    version: str | int,
+    model_name: str | None = None,
+    *,
+    actor: str | None = None,
+    require_passed_gate: bool = False,
+) -> dict[str, Any]:
+    """Make ``version`` the champion; the old champion becomes ``previous_champion``.
+
+    Clears ``challenger`` when it pointed at ``version``; records who and when in the version's
+    tags (``promoted_by``, ``promoted_at``) and the gate verdict it had then
+    (``promoted_gate_verdict``: ``none`` marks a promotion without a gate). Promoting the current
+    champion again changes nothing (safe to retry). With ``require_passed_gate`` the version must
+    carry ``gate_verdict=passed``.
+    """
+    v = validate_version(version)
+    name = resolve_model_name(model_name)
+    c = client()
+    mv = _get_version(c, name, v)
+    if require_passed_gate and mv.tags.get("gate_verdict") != "passed":
+        raise RegistryError(
+            f"refusing to promote {name} version {v}: gate_verdict is "
+            f"{mv.tags.get('gate_verdict', 'missing')!r}, expected 'passed'"
+        )
+    aliases = _aliases(c, name)
+    old = aliases.get(CHAMPION)
+    who, when = _actor(actor), _now()
+    result: dict[str, Any] = {
+        "model_name": name,
+        "champion": v,
+        "previous_champion": aliases.get(PREVIOUS_CHAMPION),
+        "challenger_cleared": False,
+        "changed": False,
+        "promoted_by": who,
+        "promoted_at": when,
+    }
+    if old == v:
+        log.info("version is already champion", extra={"model_name": name, "version": v})
+        result["promoted_by"] = mv.tags.get("promoted_by", who)
+        result["promoted_at"] = mv.tags.get("promoted_at", when)
+        return result
+    if old is not None:
+        c.set_registered_model_alias(name, PREVIOUS_CHAMPION, old)
+        c.set_model_version_tag(name, old, "demoted_at", when)
+        result["previous_champion"] = old
+    c.set_registered_model_alias(name, CHAMPION, v)
+    audit = {"promoted_by": who, "promoted_at": when, "promoted_gate_verdict": mv.tags.get("gate_verdict", "none")}
+    for key, value in audit.items():
+        c.set_model_version_tag(name, v, key, value)
+    if aliases.get(CHALLENGER) == v:
+        c.delete_registered_model_alias(name, CHALLENGER)
+        result["challenger_cleared"] = True
+    result["changed"] = True
+    log.info("promoted", extra={"model_name": name, "version": v, "previous_champion": old, "actor": who})
+    return result
+
+
+def rollback(model_name: str | None = None, *, actor: str | None = None) -> dict[str, Any]:
+    """Make ``previous_champion`` the champion again (one step); RegistryError when there is none.
+
+    The rolled-back version keeps its tags plus ``rolled_back_by``/``rolled_back_at``; the
+    ``previous_champion`` alias is removed so a second rollback fails instead of flipping back.
+    """
+    name = resolve_model_name(model_name)
+    c = client()
+    aliases = _aliases(c, name)
+    target = aliases.get(PREVIOUS_CHAMPION)
+    if target is None:
+        raise RegistryError(
+            f"cannot roll back {name!r}: no {PREVIOUS_CHAMPION!r} alias (aliases now: {aliases or 'none'})"
+        )
+    current = aliases.get(CHAMPION)
+    who, when = _actor(actor), _now()
+    c.set_registered_model_alias(name, CHAMPION, target)
+    c.delete_registered_model_alias(name, PREVIOUS_CHAMPION)
+    c.set_model_version_tag(name, target, "restored_at", when)
+    if current is not None and current != target:
+        c.set_model_version_tag(name, current, "rolled_back_by", who)
+        c.set_model_version_tag(name, current, "rolled_back_at", when)
+    log.info("rolled back", extra={"model_name": name, "champion": target, "rolled_back": current, "actor": who})
+    return {
+        "model_name": name,
+        "champion": target,
+        "rolled_back": current,
+        "rolled_back_by": who,
+        "rolled_back_at": when,
+    }
