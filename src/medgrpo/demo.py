@@ -56,6 +56,7 @@ class DemoOutcome:
     evaluation_run: dict[str, Any]
     gate: dict[str, Any]
     seconds: float
+    promotion: dict[str, Any] | None = None
 
 
 def run_chain(stack: Any, *, conf: dict[str, Any] | None = None, timeout: float = 1200.0) -> DemoOutcome:
@@ -77,7 +78,14 @@ def run_chain(stack: Any, *, conf: dict[str, Any] | None = None, timeout: float 
     training = _require_success(stack, stack.wait_for_new_run("grpo_training", known_train, remaining()))
     evaluation = _require_success(stack, stack.wait_for_new_run("gated_evaluation", known_eval, remaining()))
     gate = _xcom(stack, "gated_evaluation", evaluation["dag_run_id"], "evaluate_and_gate")
-    return DemoOutcome(ingest, training, evaluation, gate, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    states = {ti["task_id"]: ti["state"] for ti in stack.task_instances("gated_evaluation", evaluation["dag_run_id"])}
+    promotion = (
+        _xcom(stack, "gated_evaluation", evaluation["dag_run_id"], "promote")
+        if states.get("promote") == "success"
+        else None
+    )
+    return DemoOutcome(ingest, training, evaluation, gate, seconds, promotion)
 
 
 def _require_success(stack: Any, run: dict[str, Any]) -> dict[str, Any]:
@@ -164,6 +172,11 @@ def _print_summary(outcome: DemoOutcome, airflow_url: str, mlflow_url: str) -> N
     print(f"gate verdict: {gate.get('verdict')}  (report: {gate.get('report_uri')})")
     for line in gate.get("gates_summary") or []:
         print(f"  - {line}")
+    if outcome.promotion:
+        previous = outcome.promotion.get("previous_champion") or "none"
+        print(f"alias champion → version {outcome.promotion['champion']} (previous_champion: {previous})")
+    else:
+        print("not promoted: champion unchanged")
     print(f"trigger → verdict: {outcome.seconds:.0f} s")
     print(f"Airflow UI: {airflow_url}/dags/gated_evaluation/runs/{outcome.evaluation_run['dag_run_id']}")
     print(f"MLflow UI:  {mlflow_url}/#/models/{name}/versions/{version}")
