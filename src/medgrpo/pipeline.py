@@ -27,12 +27,13 @@ MODEL_ASSET_NAME = "medgrpo_challenger_model"
 MODEL_ASSET_URI = "medgrpo://models/challenger"
 
 DEFAULT_DATASET_NAME = "medgrpo-default"
+DATA_SUFFIXES = frozenset({".jsonl", ".json", ".parquet", ".csv"})
 
 
 def default_sources() -> list[str]:
     """The embedded sample data shipped in the package (what ``make demo`` ingests)."""
     root = resources.files("medgrpo") / "resources" / "samples"
-    paths = sorted(str(p) for p in Path(str(root)).glob("*") if p.is_file() and not p.name.startswith("."))
+    paths = sorted(str(p) for p in Path(str(root)).glob("*") if p.is_file() and p.suffix in DATA_SUFFIXES)
     if not paths:
         raise FileNotFoundError(f"no embedded sample data under {root}")
     return paths

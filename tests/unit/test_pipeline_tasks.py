@@ -61,3 +61,9 @@ def test_mlflow_links_need_an_http_tracking_server(monkeypatch: pytest.MonkeyPat
 def test_default_recipe_is_the_tiny_one(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MEDGRPO_DEFAULT_RECIPE", raising=False)
     assert pipeline.default_recipe().endswith("training_image/recipes/tiny/grpo/config.yaml")
+
+
+def test_default_sources_are_the_packaged_data_files_only() -> None:
+    sources = pipeline.default_sources()
+    assert sources, "no embedded sample data"
+    assert all(s.endswith((".jsonl", ".json")) for s in sources), sources

@@ -228,5 +228,19 @@ class AirflowStack:
         resp.raise_for_status()
         content = resp.json().get("content", [])
         if isinstance(content, list):
-            return "\n".join(str(c.get("event", c)) if isinstance(c, dict) else str(c) for c in content)
+            return "\n".join(_render_log_entry(c) for c in content)
         return str(content)
+
+
+def _render_log_entry(entry: Any) -> str:
+    """One structured task-log entry as text, with its exception (type, message, frames) if any."""
+    if not isinstance(entry, dict):
+        return str(entry)
+    lines = [str(entry.get("event", ""))]
+    for error in entry.get("error_detail") or []:
+        if not isinstance(error, dict):
+            continue
+        for frame in error.get("frames") or []:
+            lines.append(f"  {frame.get('filename')}:{frame.get('lineno')} in {frame.get('name')}")
+        lines.append(f"{error.get('exc_type')}: {error.get('exc_value')}")
+    return "\n".join(lines)
