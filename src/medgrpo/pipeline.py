@@ -110,6 +110,7 @@ def ingest_finalize(
         eval_fraction=float(params.get("eval_fraction") or 0.1),
         audits=[d["audit"] for d in deidentified] if do_deid else None,
         policy=str(params.get("policy") or "") or None,
+        deid=do_deid,
     )
     manifest = result.manifest
     return {

@@ -14,6 +14,7 @@ import io
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -200,6 +201,7 @@ def delete(uri: str) -> None:
 # ``<prefix>/_versions/<version>/`` (immutable), then copied over the top-level names; the
 # manifest goes last. See :func:`publish_dir`.
 VERSIONS_DIR = "_versions"
+_PUBLISHED = "PUBLISHED"
 
 
 def download_dir(src: str, local_dir: str | Path) -> Path:
@@ -263,13 +265,17 @@ def publish_dir(
     to disk, and exchanged with the existing folder in one ``renameat2(RENAME_EXCHANGE)`` call, so
     a reader opening ``dest`` sees the old folder or the new, never a mix and never nothing
     (where the kernel lacks the call, two renames leave a moment with no folder, never a partial
-    one). A failure at any point leaves the previous version in place.
+    one). The replaced version is kept under a hidden ``.<name>.retired-<ns>`` name (the newest
+    ``keep_versions - 1`` of them) so a reader already inside it can finish. A failure at any
+    point leaves the previous version in place.
 
     S3 (no multi-object transactions): every file goes first to the immutable
     ``<dest>/_versions/<version>/``; only when all of them are there are they server-side copied
     over the top-level names, ``manifest.json`` last. A failure while uploading leaves the previous
-    publication untouched; a failure while copying restores the previous top-level files from
-    their own version folder where there is one. Readers that go through the manifest
+    publication untouched; a failure while copying leaves the top-level manifest naming the
+    previous version, whose folder is intact, and restores the top-level files already replaced
+    from that folder (best effort: if S3 keeps failing, some top-level files may be new while the
+    manifest is old; their sha256 then disagrees with it). Readers that go through the manifest
     (``medgrpo.data.dataset``) read the version folder it names, so they always see one consistent
     publication; the newest ``keep_versions`` version folders are kept.
     """
@@ -287,23 +293,34 @@ def publish_dir(
     try:
         os.chmod(incoming, 0o777 & ~_umask())  # a mkdtemp-built folder is 0700
         _fsync_tree(incoming)
-        if target.exists():
-            if _exchange(incoming, target):
-                shutil.rmtree(incoming, ignore_errors=True)  # now holds the previous version
-                return
-            retired = target.parent / f".{target.name}.retired-{uuid.uuid4().hex[:8]}"
+        if not target.exists():
+            os.replace(incoming, target)
+        elif _exchange(incoming, target):
+            _retire(incoming, target)  # ``incoming`` now holds the previous version
+        else:
+            retired = target.parent / f".{target.name}.retired-{time.time_ns():020d}"
             os.replace(target, retired)
             try:
                 os.replace(incoming, target)
             except BaseException:
                 os.replace(retired, target)
                 raise
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.replace(incoming, target)
+        _prune_retired(target, keep=max(keep_versions - 1, 0))
     finally:
         if incoming.exists():
             shutil.rmtree(incoming, ignore_errors=True)
+
+
+def _retire(old: Path, target: Path) -> None:
+    """Keep a replaced version for a while (readers inside it finish) under a hidden name."""
+    os.replace(old, target.parent / f".{target.name}.retired-{time.time_ns():020d}")
+
+
+def _prune_retired(target: Path, *, keep: int) -> None:
+    """Delete all but the newest ``keep`` retired versions of ``target``."""
+    retired = sorted(target.parent.glob(f".{target.name}.retired-*"), reverse=True)
+    for old in retired[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def _publish_s3(staged: Path, dest: str, version: str, keep_versions: int) -> None:
@@ -338,6 +355,7 @@ def _publish_s3(staged: Path, dest: str, version: str, keep_versions: int) -> No
                         CopySource={"Bucket": bucket, "Key": key(VERSIONS_DIR, previous, rel)},
                     )
         raise
+    client.put_object(Bucket=bucket, Key=key(VERSIONS_DIR, version, _PUBLISHED), Body=str(time.time_ns()).encode())
     _prune_versions(client, bucket, key(VERSIONS_DIR), keep=max(keep_versions, 1), current=version)
 
 
@@ -354,16 +372,25 @@ def _previous_version(client: Any, bucket: str, manifest_key: str) -> str | None
 
 
 def _prune_versions(client: Any, bucket: str, versions_prefix: str, *, keep: int, current: str) -> None:
-    """Delete all but the newest ``keep`` version folders (by last-modified), never ``current``."""
-    newest: dict[str, Any] = {}
+    """Delete all but the newest ``keep`` version folders, never ``current``.
+
+    Order comes from each folder's ``PUBLISHED`` marker (nanoseconds, written when the version
+    became current; S3's LastModified has only one-second resolution). Folders without a marker
+    are leftovers of failed publications and go first.
+    """
     keys_by_version: dict[str, list[str]] = {}
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=versions_prefix + "/"):
         for obj in page.get("Contents", []):
             name = obj["Key"][len(versions_prefix) + 1 :].split("/", 1)[0]
             keys_by_version.setdefault(name, []).append(obj["Key"])
-            if name not in newest or obj["LastModified"] > newest[name]:
-                newest[name] = obj["LastModified"]
-    ranked = sorted(newest, key=lambda v: newest[v], reverse=True)
+    published: dict[str, int] = {}
+    for name, keys in keys_by_version.items():
+        marker = f"{versions_prefix}/{name}/{_PUBLISHED}"
+        published[name] = -1
+        if marker in keys:
+            with contextlib.suppress(Exception):
+                published[name] = int(client.get_object(Bucket=bucket, Key=marker)["Body"].read())
+    ranked = sorted(published, key=lambda v: (v == current, published[v]), reverse=True)
     for name in ranked[keep:]:
         if name == current:
             continue

@@ -1,0 +1,11 @@
+"""medgrpo.data: every public medical QA format in, one canonical schema out.
+
+- :mod:`~medgrpo.data.schema`   the canonical record (pydantic), stable ids, normalisation
+- :mod:`~medgrpo.data.sources`  files, folders, s3:// prefixes, hf:// datasets, read incrementally
+- :mod:`~medgrpo.data.formats`  one converter per DESIGN §6 format, and format detection
+- :mod:`~medgrpo.data.ingest`   prepare → deidentify_shard → finalize (and ``ingest`` = all three)
+- :mod:`~medgrpo.data.dataset`  read a published dataset, verified against its manifest
+- :mod:`~medgrpo.data.lineage`  the dataset as MLflow inputs in experiment ``medgrpo/ingest``
+- :mod:`~medgrpo.data.synth`    verifiable clinical-calculation problems
+- :mod:`~medgrpo.data.prompt`   the prompt shared by training and evaluation
+"""

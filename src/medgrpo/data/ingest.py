@@ -1,0 +1,807 @@
+"""Ingest: sources → canonical, validated, de-identified, de-duplicated, split, published dataset.
+
+Three stages, each taking and returning URIs or small JSON-able dicts so an Airflow DAG can run
+them as separate tasks (de-identification fanned out over shards); :func:`ingest` runs exactly
+these three in sequence, so the CLI and the DAG share one code path:
+
+1. :func:`prepare` — read every source incrementally, detect formats, convert, validate; write
+   canonical shards and the raw quarantine to a *staging* location (never the published dataset).
+2. :func:`deidentify_shard` — de-identify one shard through :mod:`medgrpo.deid`.
+3. :func:`finalize` — exact de-duplication, the deterministic split, quarantine de-identification,
+   the manifest, MLflow lineage, and atomic publication.
+
+Keys computed in :func:`prepare` from the *raw* content travel with each staged record so the
+later stages never need raw text: ``exact`` (content hash, for de-duplication across sources) and
+``near`` (hash of the normalised question, the split key). Why raw: see :mod:`medgrpo.data.schema`.
+
+Split: a record goes to eval when ``int(near[:15], 16) / 16**15 < eval_fraction``. It depends on
+the record's own normalised question only, so (a) it is deterministic, (b) appending data never
+moves an existing item, and (c) near-duplicates (same normalised question, e.g. the same stem
+with reordered options, or the same item from two sources) always land on the same side.
+
+Counts add up by construction and are checked before publishing:
+``read = train + eval + quarantined + duplicates``. A "read" is one physical row (a JSONL line,
+a list element, a keyed entry, a parquet/dataset row); blank lines are not rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import IO, Any
+
+from medgrpo import storage
+from medgrpo.data import dedup, formats
+from medgrpo.data.schema import RecordError, dedup_keys, dumps_line, make_id, source_name, validate_record
+from medgrpo.data.sources import Input, Row, SourceError, expand
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "eval")
+DATASET_FILES = ("train.jsonl", "eval.jsonl", "quarantine.jsonl")
+TEXT_FIELDS = ["question", "options", "context", "explanation"]
+# meta keys our own converters write (structured, PHI-free); any other meta entry is de-identified
+SAFE_META_KEYS = frozenset(
+    {
+        "calculator", "unit", "tolerance", "difficulty", "decimals", "inputs",
+        "meta_info", "cop_base", "subject_name", "topic_name", "choice_type", "medmcqa_id", "pmid", "year",
+    }
+)  # fmt: skip
+_FREE_META = "_meta_free"
+QUARANTINE_RAW = "quarantine.raw.jsonl"
+PREPARE_STATE = "prepare.json"
+MAX_LISTED_INPUTS = 1000
+
+
+class IngestError(RuntimeError):
+    """Ingest cannot produce a dataset; the message is one line naming the source or the step."""
+
+
+@dataclass
+class IngestResult:
+    """What :func:`finalize` (and :func:`ingest`) published."""
+
+    out_dir: str
+    manifest: dict[str, Any]
+    counts: dict[str, int]
+    quarantine_reasons: dict[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One human line: where, and how many read/train/eval/quarantined/duplicates."""
+        c = self.counts
+        return (
+            f"{self.out_dir}: read {c['read']}, train {c['train']}, eval {c['eval']}, "
+            f"quarantined {c['quarantined']}, duplicates {c['duplicates']} "
+            f"(sha256 {self.manifest['content_sha256'][:12]})"
+        )
+
+
+# --- stage 1: prepare -------------------------------------------------------------------------
+
+
+class _ShardWriter:
+    """Writes staged rows into ``shards/shard-NNNNN.jsonl`` of at most ``size`` rows each."""
+
+    def __init__(self, staging_dir: str, size: int) -> None:
+        self.staging_dir, self.size = staging_dir, size
+        self.buffer: list[str] = []
+        self.uris: list[str] = []
+
+    def add(self, item: Mapping[str, Any]) -> None:
+        self.buffer.append(dumps_line(item))
+        if len(self.buffer) >= self.size:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        uri = storage.join(self.staging_dir, "shards", f"shard-{len(self.uris):05d}.jsonl")
+        storage.write_text_atomic(uri, "\n".join(self.buffer) + "\n")
+        self.uris.append(uri)
+        self.buffer = []
+
+
+class _LocalOrRemote:
+    """A JSONL file written locally and, for an s3:// destination, uploaded on close."""
+
+    def __init__(self, dest: str) -> None:
+        self.dest = dest
+        if storage.is_s3(dest):
+            fd, self.path = tempfile.mkstemp(suffix=".jsonl")
+            os.close(fd)
+        else:
+            Path(dest).parent.mkdir(parents=True, exist_ok=True)
+            self.path = f"{dest}.tmp-{uuid.uuid4().hex[:8]}"
+        self.fh: IO[str] = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
+
+    def write(self, item: Mapping[str, Any]) -> None:
+        self.fh.write(dumps_line(item) + "\n")
+
+    def close(self) -> None:
+        self.fh.close()
+        if storage.is_s3(self.dest):
+            storage.upload_file(self.path, self.dest)
+            Path(self.path).unlink(missing_ok=True)
+        else:
+            os.replace(self.path, self.dest)
+
+
+def _clear_shards(staging_dir: str) -> None:
+    shards = storage.join(staging_dir, "shards")
+    if storage.is_s3(staging_dir):
+        for uri in storage.list_files(shards):
+            storage.delete(uri)
+    else:
+        shutil.rmtree(shards, ignore_errors=True)
+
+
+def _read_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the source could not be read" (not bugs): OS, network, S3 client."""
+    errors: list[type[BaseException]] = [OSError, EOFError]
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        errors += [BotoCoreError, ClientError]
+    except ImportError:  # boto3 is a dependency, but reading local files does not need it
+        pass
+    return tuple(errors)
+
+
+def _choose_format(inp: Input, fmt: str) -> tuple[str | None, str]:
+    """The format of one input (given, or detected from its first rows) and a note why."""
+    if fmt != "auto":
+        return fmt, "given"
+    sample = [row.value for row in islice(inp.open_rows(), formats.DETECT_ROWS) if row.error is None]
+    detected = formats.detect(sample)
+    if detected:
+        return detected, "detected"
+    first = sample[0] if sample else None
+    found = formats.safe_keys(first) if sample else "no parseable rows"
+    return None, (
+        f"format: expected rows of one of {', '.join(formats.FORMATS)} (auto-detected from keys), "
+        f"found {found} in {inp.uri}"
+    )
+
+
+def _convert(row_value: Any, fmt: str, medmcqa_base: tuple[int | None, str]) -> dict[str, Any]:
+    if not isinstance(row_value, Mapping):
+        raise RecordError(f"record: expected a JSON object ({fmt} format), found {formats.describe(row_value)}")
+    if fmt == "medmcqa":
+        base, why = medmcqa_base
+        return formats.from_medmcqa(row_value, base=base, why=why)
+    return formats.CONVERTERS[fmt](row_value)
+
+
+def _assign_id(record: dict[str, Any]) -> dict[str, Any]:
+    given = record.get("id")
+    if isinstance(given, str) and given.strip():
+        return record
+    source = record.get("source")
+    src = source_name(source) if isinstance(source, str) else "unknown"
+    return {"id": make_id(src, record), **{k: v for k, v in record.items() if k != "id"}}
+
+
+def prepare(sources: Sequence[str], staging_dir: str, *, fmt: str = "auto", shard_size: int = 5000) -> dict[str, Any]:
+    """Stage 1: load, convert and validate every source; write shards and the raw quarantine.
+
+    Writes ``staging_dir/shards/shard-00000.jsonl`` …, ``staging_dir/quarantine.raw.jsonl`` (raw
+    rows: staging only, never published before de-identification) and ``staging_dir/prepare.json``.
+    Returns ``{"shards": [uri, ...], "counts": {...}, "state": uri}``. Raises :class:`IngestError`
+    (one line, naming the source) when a source is unreadable or yields no usable record.
+    """
+    if not sources:
+        raise IngestError("no sources given: expected at least one file, folder, s3:// prefix or hf:// dataset")
+    if fmt != "auto" and fmt not in formats.FORMATS:
+        raise IngestError(f"--format: expected auto or one of {', '.join(formats.FORMATS)}, found {fmt!r}")
+    if shard_size < 1:
+        raise IngestError(f"shard_size: expected a positive number of rows, found {shard_size}")
+    _clear_shards(staging_dir)
+    shards = _ShardWriter(staging_dir, shard_size)
+    quarantine = _LocalOrRemote(storage.join(staging_dir, QUARANTINE_RAW))
+    per_source: list[dict[str, Any]] = []
+    inputs_info: list[dict[str, Any]] = []
+    first_reason: dict[int, str] = {}
+    try:
+        for index, spec in enumerate(sources):
+            try:
+                inputs = expand(spec)
+            except SourceError as err:
+                raise IngestError(str(err)) from None
+            stats = {"source": spec, "read": 0, "staged": 0, "quarantined": 0, "formats": {}}
+            per_source.append(stats)
+            for inp in inputs:
+                try:
+                    info = _prepare_input(inp, index, fmt, shards, quarantine, stats, first_reason)
+                except SourceError as err:
+                    raise IngestError(str(err).splitlines()[0]) from None
+                if len(inputs_info) < MAX_LISTED_INPUTS:
+                    inputs_info.append(info)
+        shards.flush()
+    finally:
+        quarantine.close()
+    for index, stats in enumerate(per_source):
+        if stats["staged"] == 0:
+            why = first_reason.get(index, "no rows")
+            raise IngestError(
+                f"{stats['source']}: nothing usable read ({stats['read']} rows, {stats['quarantined']} quarantined; "
+                f"first reason: {why})"
+            )
+    counts = {
+        "read": sum(s["read"] for s in per_source),
+        "staged": sum(s["staged"] for s in per_source),
+        "quarantined": sum(s["quarantined"] for s in per_source),
+    }
+    state = {
+        "sources": list(sources),
+        "per_source": per_source,
+        "inputs": inputs_info,
+        "inputs_total": sum(len(s["formats"]) for s in per_source),
+        "counts": counts,
+        "shards": shards.uris,
+        "quarantine_raw": quarantine.dest,
+    }
+    state_uri = storage.join(staging_dir, PREPARE_STATE)
+    storage.write_text_atomic(state_uri, json.dumps(state, indent=1))
+    log.info("prepared %s", json.dumps(counts))
+    return {"shards": shards.uris, "counts": counts, "state": state_uri}
+
+
+def _prepare_input(
+    inp: Input,
+    index: int,
+    fmt: str,
+    shards: _ShardWriter,
+    quarantine: _LocalOrRemote,
+    stats: dict[str, Any],
+    first_reason: dict[int, str],
+) -> dict[str, Any]:
+    chosen, why = _choose_format(inp, fmt)
+    base: tuple[int | None, str] = (None, "")
+    if chosen == "medmcqa":
+        base = formats.medmcqa_base(
+            row.value.get("cop") for row in inp.open_rows() if row.error is None and isinstance(row.value, Mapping)
+        )
+    info: dict[str, Any] = {
+        "source": inp.spec, "uri": inp.uri, "format": chosen, "read": 0, "staged": 0, "quarantined": 0,
+    }  # fmt: skip
+    if chosen == "medmcqa":
+        info["cop_base"] = base[0]
+    stats["formats"][inp.uri] = chosen
+    rows: Iterator[Row]
+    try:
+        rows = inp.open_rows()
+    except Exception as err:  # storage or datasets failure while opening
+        raise IngestError(f"{inp.uri}: could not open ({type(err).__name__}: {err})") from None
+
+    def bad(ref: str, reason: str, raw: Any) -> None:
+        quarantine.write({"source_ref": ref, "reason": reason, "record": raw, "src": index})
+        info["quarantined"] += 1
+        stats["quarantined"] += 1
+        first_reason.setdefault(index, f"{ref}: {reason}")
+
+    try:
+        for row in rows:
+            info["read"] += 1
+            stats["read"] += 1
+            if row.error is not None:
+                bad(row.ref, row.error, row.text)
+                continue
+            if chosen is None:
+                bad(row.ref, why, row.value)
+                continue
+            try:
+                record = validate_record(_assign_id(_convert(row.value, chosen, base)))
+            except RecordError as err:
+                bad(row.ref, str(err), row.value)
+                continue
+            exact, near = dedup_keys(record)
+            shards.add({"record": record, "ref": row.ref, "src": index, "exact": exact[:32], "near": near[:32]})
+            info["staged"] += 1
+            stats["staged"] += 1
+    except _read_errors() as err:  # a read failure mid-stream (network, storage); bugs propagate as they are
+        raise IngestError(
+            f"{inp.uri}: reading failed after {info['read']} rows ({type(err).__name__}: {err})"
+        ) from None
+    return info
+
+
+# --- stage 2: de-identify ---------------------------------------------------------------------
+
+
+def _read_jsonl(uri: str) -> Iterator[dict[str, Any]]:
+    with storage.open_binary(uri) as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+def _split_meta(record: dict[str, Any]) -> dict[str, Any]:
+    """Move meta entries we did not write ourselves into a top-level field that gets de-identified."""
+    meta = record.get("meta") or {}
+    free = {k: v for k, v in meta.items() if k not in SAFE_META_KEYS}
+    if not free:
+        return record
+    out = dict(record)
+    out["meta"] = {k: v for k, v in meta.items() if k in SAFE_META_KEYS}
+    out[_FREE_META] = free
+    return out
+
+
+def _join_meta(record: dict[str, Any]) -> dict[str, Any]:
+    if _FREE_META not in record:
+        return record
+    out = dict(record)
+    free = out.pop(_FREE_META)
+    out["meta"] = {**(out.get("meta") or {}), **(free if isinstance(free, dict) else {})}
+    return out
+
+
+def deidentify_records(deid: Any, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """De-identify canonical records in order: text answers too; free-form meta entries too."""
+    prepared = [_split_meta(r) for r in records]
+    out: list[dict[str, Any] | None] = [None] * len(prepared)
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, rec in enumerate(prepared):
+        fields = list(TEXT_FIELDS)
+        if rec.get("answer_type") == "text":
+            fields.append("answer")
+        if _FREE_META in rec:
+            fields.append(_FREE_META)
+        groups.setdefault(tuple(fields), []).append(i)
+    for field_names, indexes in groups.items():
+        done = deid.deidentify_records([prepared[i] for i in indexes], text_fields=list(field_names))
+        if len(done) != len(indexes):
+            raise RuntimeError(f"de-identification returned {len(done)} records for {len(indexes)}")
+        for i, rec in zip(indexes, done, strict=True):
+            out[i] = _join_meta(rec)
+    return [r for r in out if r is not None]
+
+
+_DEIDENTIFIERS: dict[tuple[str | None, str], Any] = {}
+
+
+def _load_deidentifier(policy: str | None) -> Any:
+    """A de-identifier for ``policy``, loaded once per process and policy content (fails closed)."""
+    from medgrpo.deid import load_deidentifier  # type: ignore[attr-defined,unused-ignore]
+
+    digest = ""
+    if policy and storage.exists(policy):  # a missing policy is the engine's to reject (DeidError)
+        digest = hashlib.sha256(storage.read_bytes(policy)).hexdigest()
+    key = (policy, digest)
+    if key not in _DEIDENTIFIERS:
+        _DEIDENTIFIERS[key] = load_deidentifier(policy)
+    return _DEIDENTIFIERS[key]
+
+
+def audit_delta(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, Any]:
+    """``after − before`` for cumulative audit dicts (numbers subtract, nested dicts recurse)."""
+    out: dict[str, Any] = {}
+    for key, value in after.items():
+        prev = before.get(key)
+        if isinstance(value, Mapping):
+            out[key] = audit_delta(prev if isinstance(prev, Mapping) else {}, value)
+            out[key] = {k: v for k, v in out[key].items() if v != 0}
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = value - (prev if isinstance(prev, int | float) and not isinstance(prev, bool) else 0)
+        else:
+            out[key] = value
+    return out
+
+
+def deidentify_shard(shard_uri: str, out_uri: str, *, policy: str | None = None) -> dict[str, Any]:
+    """Stage 2: de-identify one staged shard into ``out_uri``; return that shard's audit dict.
+
+    Fails closed: any de-identification error (``DeidError``) propagates and nothing is written.
+    """
+    items = list(_read_jsonl(shard_uri))
+    deid = _load_deidentifier(policy)
+    before = dict(deid.audit())
+    records = deidentify_records(deid, [item["record"] for item in items])
+    lines = [dumps_line({**item, "record": rec}) for item, rec in zip(items, records, strict=True)]
+    storage.write_text_atomic(out_uri, "\n".join(lines) + ("\n" if lines else ""))
+    audit = audit_delta(before, deid.audit())
+    audit["shard"] = shard_uri
+    return audit
+
+
+def merge_audits(audits: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Sum per-shard audits into one summary (counts add; policy and engine must agree)."""
+    total: dict[str, Any] = {"records": 0, "records_touched": 0, "entities": {}, "entities_by_field": {}}
+    policies, engines = set(), set()
+    for audit in audits:
+        total["records"] += int(audit.get("records", 0))
+        total["records_touched"] += int(audit.get("records_touched", 0))
+        for etype, n in (audit.get("entities") or {}).items():
+            total["entities"][etype] = total["entities"].get(etype, 0) + int(n)
+        for fname, per in (audit.get("entities_by_field") or {}).items():
+            slot = total["entities_by_field"].setdefault(fname, {})
+            if isinstance(per, Mapping):
+                for etype, n in per.items():
+                    slot[etype] = slot.get(etype, 0) + int(n)
+            else:
+                total["entities_by_field"][fname] = (slot if isinstance(slot, int) else 0) + int(per)
+        if audit.get("policy_sha256"):
+            policies.add(str(audit["policy_sha256"]))
+        if audit.get("engine_version"):
+            engines.add(str(audit["engine_version"]))
+    if len(policies) > 1:
+        raise IngestError(f"de-identification audits disagree on the policy: found {len(policies)} policy hashes")
+    total["policy_sha256"] = policies.pop() if policies else None
+    total["engine_version"] = ", ".join(sorted(engines)) or None
+    return total
+
+
+# --- stage 3: finalize ------------------------------------------------------------------------
+
+
+class _HashedWriter:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fh = open(path, "wb")  # noqa: SIM115 (closed in close())
+        self.sha = hashlib.sha256()
+        self.records = 0
+        self.bytes = 0
+
+    def write(self, item: Mapping[str, Any]) -> None:
+        data = (dumps_line(item) + "\n").encode("utf-8")
+        self.fh.write(data)
+        self.sha.update(data)
+        self.records += 1
+        self.bytes += len(data)
+
+    def close(self) -> dict[str, Any]:
+        self.fh.close()
+        return {"sha256": self.sha.hexdigest(), "bytes": self.bytes, "records": self.records}
+
+
+def _iter_items(uris: Sequence[str]) -> Iterator[dict[str, Any]]:
+    for uri in uris:
+        yield from _read_jsonl(uri)
+
+
+def _id_key(record_id: Any) -> int:
+    return int(hashlib.sha256(str(record_id).encode("utf-8")).hexdigest()[:16], 16)
+
+
+def eval_bucket(near: str) -> float:
+    """Position of a split key in [0, 1): the record is in eval when this is below eval_fraction."""
+    return int(near[:15], 16) / 16**15
+
+
+def _new_counts() -> dict[str, int]:
+    return {"read": 0, "train": 0, "eval": 0, "quarantined": 0, "duplicates": 0}
+
+
+def finalize(
+    deid_shard_uris: Sequence[str],
+    staging_dir: str,
+    out_dir: str,
+    *,
+    name: str | None = None,
+    eval_fraction: float = 0.1,
+    audits: Sequence[Mapping[str, Any]] | None = None,
+    policy: str | None = None,
+    deid: bool | None = None,
+    cleanup_staging: bool = True,
+) -> IngestResult:
+    """Stage 3: de-duplicate, split, de-identify the quarantine, write the manifest, publish.
+
+    ``deid`` says whether the shards were de-identified: ``False`` (the CLI's ``--no-deid``) is
+    recorded in the manifest and publishes quarantined rows as read; ``None`` (default) infers it
+    from ``audits`` (given: de-identified; ``None``: not), but still de-identifies the quarantine,
+    so forgetting an argument can only under-claim, never publish raw PHI. Otherwise quarantined
+    raw rows are de-identified with ``policy`` before they are written (a row whose
+    de-identification fails is published with ``record: null``).
+
+    After a successful publication the raw staged rows (the shards :func:`prepare` wrote and the
+    raw quarantine) are deleted unless ``cleanup_staging=False``: raw PHI should not outlive the
+    run. A finalize retried after that point fails on the missing shards rather than republishing.
+    """
+    deidentified = deid if deid is not None else audits is not None
+    if not 0.0 <= eval_fraction < 1.0:
+        raise IngestError(f"--eval-fraction: expected a number in [0, 1), found {eval_fraction}")
+    state = json.loads(storage.read_text(storage.join(staging_dir, PREPARE_STATE)))
+    name = name or _default_name(out_dir)
+    by_source = [_new_counts() for _ in state["sources"]]
+    by_record_source: dict[str, dict[str, int]] = {}
+    reasons: dict[str, int] = {}
+    build = _build_dir(out_dir)
+    try:
+        writers = {n: _HashedWriter(build / n) for n in DATASET_FILES}
+        late = _LocalOrRemote(str(build / ".late-quarantine.jsonl"))  # removed before publishing
+        check = deid is not False  # de-identification must keep records valid (without it they are unchanged)
+        with tempfile.TemporaryDirectory(prefix="medgrpo-dedup-") as workdir:
+            plan = dedup.DedupPlan(workdir)
+            for pos, item in enumerate(_iter_items(deid_shard_uris)):  # pass 1: keys only
+                if check:
+                    try:
+                        validate_record(item["record"])
+                    except RecordError as err:
+                        plan.add_invalid(pos, str(err))
+                        continue
+                plan.add(pos, int(item["exact"][:16], 16), _id_key(item["record"].get("id")))
+            codes = dedup.statuses(plan.resolve())
+            # pass 2: write (codes is endless: one per position, KEEP past the last planned one)
+            for item, (code, why) in zip(_iter_items(deid_shard_uris), codes, strict=False):
+                src, record = int(item["src"]), item["record"]
+                if code == dedup.DUPLICATE:
+                    by_source[src]["duplicates"] += 1
+                    continue
+                if code != dedup.KEEP:
+                    reason = (
+                        f"after de-identification: {why}"
+                        if code == dedup.INVALID
+                        else "id: expected ids unique across the dataset, found one an earlier record "
+                        "with different content already uses"
+                    )
+                    late.write({"source_ref": item["ref"], "reason": reason, "record": record, "src": src})
+                    continue
+                split = "eval" if eval_bucket(item["near"]) < eval_fraction else "train"
+                writers[f"{split}.jsonl"].write(record)
+                by_source[src][split] += 1
+                per = by_record_source.setdefault(record["source"], {"train": 0, "eval": 0})
+                per[split] += 1
+        late.close()
+        try:
+            quarantine_audit = _write_quarantine(
+                state["quarantine_raw"], late.dest, writers["quarantine.jsonl"], by_source, reasons, deid, policy
+            )
+        finally:
+            Path(late.dest).unlink(missing_ok=True)
+        files = {n: w.close() for n, w in writers.items()}
+        for stats, src_state in zip(by_source, state["per_source"], strict=True):
+            stats["read"] = int(src_state["read"])
+        counts = _new_counts()
+        for stats in by_source:
+            for k in counts:
+                counts[k] += stats[k]
+        _check_counts(counts, by_source, state)
+        content_sha = hashlib.sha256(
+            "".join(f"{n} {files[n]['sha256']}\n" for n in DATASET_FILES).encode("utf-8")
+        ).hexdigest()
+        deid_summary: dict[str, Any]
+        if deidentified:
+            deid_summary = {"enabled": True, **merge_audits(list(audits or []))}
+            deid_summary["quarantine"] = quarantine_audit
+        elif deid is False:
+            deid_summary = {"enabled": False, "reason": "--no-deid: the caller declared the sources free of PHI"}
+        else:
+            deid_summary = {
+                "enabled": False,
+                "reason": "finalize received no de-identification audits: records published as staged",
+                "quarantine": quarantine_audit,
+            }
+        manifest = _manifest(
+            name, content_sha, files, counts, by_source, by_record_source, state, eval_fraction, deid_summary, reasons
+        )
+        _publish_with_lineage(build, out_dir, manifest)
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+    if cleanup_staging:
+        _remove_raw_staging(state)
+    log.info("published %s %s", out_dir, json.dumps(counts))
+    return IngestResult(out_dir=out_dir, manifest=manifest, counts=counts, quarantine_reasons=reasons)
+
+
+def _remove_raw_staging(state: Mapping[str, Any]) -> None:
+    """Delete the raw (pre-de-identification) shards and quarantine that :func:`prepare` staged."""
+    for uri in [*state.get("shards", []), state.get("quarantine_raw")]:
+        if uri:
+            try:
+                storage.delete(uri)
+            except Exception:  # cleanup must not turn a published dataset into a failed task
+                log.warning("could not delete staged raw file %s", uri, exc_info=True)
+
+
+def _default_name(out_dir: str) -> str:
+    return Path(out_dir.rstrip("/")).name or "dataset"
+
+
+def _build_dir(out_dir: str) -> Path:
+    """A fresh local folder to assemble the dataset in (next to a local destination: same filesystem)."""
+    if storage.is_s3(out_dir):
+        return Path(tempfile.mkdtemp(prefix="medgrpo-dataset-"))
+    target = Path(out_dir).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{target.name}.build-", dir=target.parent))
+
+
+def _reason_kind(reason: str) -> str:
+    """The field part of a reason ("cop", "line", "answer") for the manifest's reason histogram."""
+    head = reason.split(":", 1)[0].strip()
+    return head if len(head) <= 40 else "other"
+
+
+def _write_quarantine(
+    raw_uri: str,
+    late_path: str,
+    writer: _HashedWriter,
+    by_source: list[dict[str, int]],
+    reasons: dict[str, int],
+    deid: bool | None,
+    policy: str | None,
+) -> dict[str, Any] | None:
+    """Publishable quarantine rows: raw rows de-identified in batches (or withheld if that fails)."""
+    deidentifier = _load_deidentifier(policy) if deid is not False else None
+    before = dict(deidentifier.audit()) if deidentifier is not None else {}
+
+    def rows() -> Iterator[dict[str, Any]]:
+        yield from _read_jsonl(raw_uri)
+        yield from _read_jsonl(late_path)
+
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        records: list[dict[str, Any] | None] = [{"record": row["record"]} for row in batch]
+        if deidentifier is not None:
+            records = _deid_quarantine(deidentifier, [{"record": row["record"]} for row in batch])
+        for row, rec in zip(batch, records, strict=True):
+            reason = (
+                row["reason"] if rec is not None else row["reason"] + " (record withheld: de-identification failed)"
+            )
+            writer.write({"source_ref": row["source_ref"], "reason": reason, "record": rec["record"] if rec else None})
+            by_source[int(row["src"])]["quarantined"] += 1
+            kind = _reason_kind(row["reason"])
+            reasons[kind] = reasons.get(kind, 0) + 1
+        batch.clear()
+
+    for row in rows():
+        batch.append(row)
+        if len(batch) >= 256:
+            flush()
+    flush()
+    return audit_delta(before, deidentifier.audit()) if deidentifier is not None else None
+
+
+def _deid_quarantine(deidentifier: Any, records: list[dict[str, Any]]) -> list[dict[str, Any] | None]:
+    from medgrpo.deid import DeidError  # type: ignore[attr-defined,unused-ignore]
+
+    try:
+        return list(deidentifier.deidentify_records(records, text_fields=["record"]))
+    except DeidError:
+        out: list[dict[str, Any] | None] = []
+        for rec in records:  # isolate the row(s) that fail; withhold only those
+            try:
+                out.append(deidentifier.deidentify_records([rec], text_fields=["record"])[0])
+            except DeidError:
+                out.append(None)
+        return out
+
+
+def _check_counts(counts: Mapping[str, int], by_source: list[dict[str, int]], state: Mapping[str, Any]) -> None:
+    for stats, src in zip(by_source, state["per_source"], strict=True):
+        total = stats["train"] + stats["eval"] + stats["quarantined"] + stats["duplicates"]
+        if total != stats["read"]:
+            raise IngestError(
+                f"{src['source']}: counts do not add up: read {stats['read']} != train {stats['train']} + eval "
+                f"{stats['eval']} + quarantined {stats['quarantined']} + duplicates {stats['duplicates']} "
+                "(were all shards passed to finalize?)"
+            )
+
+
+def _manifest(
+    name: str,
+    content_sha: str,
+    files: dict[str, dict[str, Any]],
+    counts: dict[str, int],
+    by_source: list[dict[str, int]],
+    by_record_source: dict[str, dict[str, int]],
+    state: Mapping[str, Any],
+    eval_fraction: float,
+    deid_summary: dict[str, Any],
+    reasons: dict[str, int],
+) -> dict[str, Any]:
+    from medgrpo import __version__
+    from medgrpo.settings import get_settings
+
+    return {
+        "schema_version": 1,
+        "name": name,
+        "version": content_sha[:16],
+        "content_sha256": content_sha,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "code_version": {"medgrpo": __version__, "git_sha": get_settings().git_sha},
+        "files": files,
+        "counts": counts,
+        "counts_by_source": {src: stats for src, stats in zip(state["sources"], by_source, strict=True)},
+        "counts_by_record_source": dict(sorted(by_record_source.items())),
+        "inputs": state["inputs"],
+        "inputs_total": state["inputs_total"],
+        "quarantine_reasons": dict(sorted(reasons.items())),
+        "split": {
+            "method": "eval when int(sha256(normalised question)[:15], 16) / 16**15 < eval_fraction",
+            "eval_fraction": eval_fraction,
+        },
+        "dedup": {"exact": "sha256 of normalised question, options, answer, answer_type, context; across sources"},
+        "deid": deid_summary,
+    }
+
+
+# --- lineage and publication ------------------------------------------------------------------
+
+
+def _publish_with_lineage(build: Path, out_dir: str, manifest: dict[str, Any]) -> None:
+    """Log to MLflow (when ``MLFLOW_TRACKING_URI`` is set) around an atomic publish.
+
+    Choice: when the tracking URI is set but the server is unreachable, ingest fails *before*
+    publishing (a dataset a model could train on must be traceable); when it is not set, lineage
+    is skipped with a log line. The run is opened first so its id goes into the manifest, and it
+    is marked FAILED if publication fails.
+    """
+    from medgrpo.data import lineage
+
+    run = lineage.start(manifest, out_dir)
+    if run is not None:
+        manifest["mlflow"] = run
+    storage.write_text_atomic(str(build / "manifest.json"), json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    try:
+        storage.publish_dir(build, out_dir, version=manifest["version"], move=True)
+    except BaseException:
+        lineage.end(run, ok=False)
+        raise
+    lineage.end(run, ok=True)
+
+
+# --- the whole pipeline -----------------------------------------------------------------------
+
+
+def ingest(
+    sources: Sequence[str],
+    out_dir: str,
+    *,
+    fmt: str = "auto",
+    name: str | None = None,
+    policy: str | None = None,
+    eval_fraction: float = 0.1,
+    deid: bool = True,
+    shard_size: int = 5000,
+) -> IngestResult:
+    """Run :func:`prepare`, :func:`deidentify_shard` per shard and :func:`finalize` in sequence."""
+    if not 0.0 <= eval_fraction < 1.0:
+        raise IngestError(f"--eval-fraction: expected a number in [0, 1), found {eval_fraction}")
+    staging = tempfile.mkdtemp(prefix="medgrpo-ingest-")
+    try:
+        prepared = prepare(sources, staging, fmt=fmt, shard_size=shard_size)
+        audits: list[dict[str, Any]] = []
+        shard_uris: list[str] = list(prepared["shards"])
+        if deid:
+            shard_uris = []
+            for shard in prepared["shards"]:
+                out = storage.join(staging, "deid", Path(shard).name)
+                audits.append(deidentify_shard(shard, out, policy=policy))
+                shard_uris.append(out)
+        return finalize(
+            shard_uris,
+            staging,
+            out_dir,
+            name=name,
+            eval_fraction=eval_fraction,
+            audits=audits,
+            policy=policy,
+            deid=deid,
+        )
+    finally:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(staging)
+
+
+__all__ = [
+    "IngestError",
+    "IngestResult",
+    "deidentify_shard",
+    "finalize",
+    "ingest",
+    "merge_audits",
+    "prepare",
+]
