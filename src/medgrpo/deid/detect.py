@@ -683,7 +683,9 @@ _CREDENTIAL_RE = re.compile(
 )
 _EPONYM_AFTER = re.compile(
     r"(?:['’]s)?[\s-]+(?:disease|syndrome|sign|signs|test|maneuver|manoeuvre|reflex|phenomenon|criteria|score|scale|"
-    r"classification|equation|formula|fracture|palsy|disorder|tumou?r|lymphoma|sarcoma|cells?|bod(?:y|ies)|nodes?|"
+    r"classification|equations?|formulae?|formulas|corrections?|calculations?|nomograms?|regimen|dosing|"
+    r"algorithm|calculator|approximation|estimate|fracture|palsy|disorder|tumou?r|lymphoma|sarcoma|cells?|"
+    r"bod(?:y|ies)|nodes?|"
     r"nodules?|triad|law|operation|procedure|catheter|ulcer|diverticulum|esophagus|encephalopathy|aneurysm|anomaly|"
     r"rings?|spots?|lines?|granules?|stain|staining|method|rule|rules|index|ratio|point|area|sphincter|duct|ducts|"
     r"capsule|ligament|canal|pouch|space|plexus|membrane|loop|vein|artery|gland|glands|cyst|hernia|dementia|"
@@ -740,6 +742,8 @@ class _Tok:
     namedict: bool
     eng: bool
     med: bool
+    initial: bool = False  # a free-standing capital letter ("J. Smith"), not a unit ("mEq/L", "°C")
+    title: bool = False  # a title that can precede a name ("Dr.", "Mrs"), not a unit ("455 ms.")
 
     @property
     def strong(self) -> bool:
@@ -788,6 +792,30 @@ def _classify_uncached(word: str, lex: Lexicon) -> tuple[bool, bool, bool]:
 
 
 _OPTION_MARK_RE = re.compile(r"(?<![\w.])([A-J])[.)][ \t]+(?=\S)")
+# titles that are abbreviations: "Dr. Smith" continues the sentence, "... by the nurse. Heart rate" does not
+_ABBR_TITLES = _words("mr mrs ms mx dr drs prof rev fr sr sra srta mme mlle sgt capt lt col st")
+_LOWER_TITLES = _words("nurse dr doctor mr mrs ms")
+
+
+def _after_number(text: str, start: int) -> bool:
+    """The word at ``start`` is a unit: glued to ``/`` or ``°`` ("mEq/L", "°C") or right after a number ("455 ms")."""
+    j = start - 1
+    if j >= 0 and text[j] in "/°º":
+        return True
+    while j >= 0 and text[j] in " \t":
+        j -= 1
+    return j >= 0 and text[j].isdigit()
+
+
+def _is_title(text: str, start: int, end: int, word: str) -> bool:
+    """``text[start:end]`` is a title that may precede a name (not a unit, not a sentence-final word)."""
+    low = word.lower()
+    if low not in _TITLES or not (word[0].isupper() or low in _LOWER_TITLES):
+        return False
+    dot = text[end : end + 1] == "."
+    if (low in _TITLE_NEEDS_DOT and not dot) or (dot and low not in _ABBR_TITLES):
+        return False  # "St" without a dot; "seen by the nurse. Heart rate ...": the sentence ends
+    return not _after_number(text, start)
 
 
 def _tokenize(text: str, lex: Lexicon) -> list[_Tok]:
@@ -814,16 +842,17 @@ def _tokenize(text: str, lex: Lexicon) -> list[_Tok]:
         if sent_start and j >= 0 and text[j] == "." and toks:
             prev = toks[-1]
             option_marker = has_options and len(prev.text) == 1 and prev.text in "ABCDEFGHIJ" and prev.sent_start
-            if prev.end == j and (len(prev.text) == 1 or prev.low in _TITLES) and not option_marker:
+            if prev.end == j and (prev.initial or prev.title) and not option_marker:
                 sent_start = False
         if (end < size and text[end].isdigit()) or (start > 0 and text[start - 1].isdigit()):
             namedict, eng, med = False, False, True  # PaO2, G3P2, HbA1c: codes and units, not names
         else:
             namedict, eng, med = _classify(word, lex)
         base = word[:-2] if word.endswith(("'s", "’s")) else word
+        initial = len(word) == 1 and word.isupper() and not _after_number(text, start)
         toks.append(
             _Tok(start, end, word, word.lower(), word[0].isupper(), len(word) > 1 and base.isupper(),
-                 sent_start, namedict, eng, med)
+                 sent_start, namedict, eng, med, initial, _is_title(text, start, end, word))
         )  # fmt: skip
     return toks
 
@@ -840,7 +869,7 @@ def _joinable(text: str, a: _Tok, b: _Tok) -> bool:
     if re.fullmatch(r"\s+|,\s*|\s*-\s*", g):
         return True
     if re.fullmatch(r"\.\s*", g):
-        return len(a.text) == 1 or a.low in _TITLES
+        return a.initial or a.title
     return False
 
 
@@ -903,10 +932,7 @@ def detect_names(text: str, lex: Lexicon | None = None) -> list[Span]:
         return False
 
     def title_at(i: int) -> bool:
-        t = toks[i]
-        if t.low not in _TITLES or not (t.cap or t.low in {"nurse", "dr", "doctor", "mr", "mrs", "ms"}):
-            return False
-        return not (t.low in _TITLE_NEEDS_DOT and text[t.end : t.end + 1] != ".")
+        return toks[i].title
 
     # 0. lower-case names right after a "Name:"-style label ("Pt: john doe")
     for i, t in enumerate(toks):
@@ -977,7 +1003,7 @@ def detect_names(text: str, lex: Lexicon | None = None) -> list[Span]:
                     if (u.eng and not u.namedict) or (u.upper and u.med):
                         break
                     label[j] = cue
-                elif len(u.text) == 1 and u.cap:
+                elif u.initial:
                     label[j] = cue
                 else:
                     break
@@ -1001,7 +1027,7 @@ def detect_names(text: str, lex: Lexicon | None = None) -> list[Span]:
                 )
                 if (
                     (u.cap and (u.namedict or u.unknown) and not u.sent_start and not (u.eng and not u.namedict))
-                    or (u.cap and len(u.text) == 1)
+                    or u.initial
                     or credential_first_name
                 ):
                     label[j] = cue
@@ -1052,8 +1078,9 @@ def detect_names(text: str, lex: Lexicon | None = None) -> list[Span]:
     # 3b. a capitalised word right after an initial ("D. Sitar"), unless medical
     for i in range(1, n):
         p, t = toks[i - 1], toks[i]
-        if not label[i] and t.cap and not t.upper and len(p.text) == 1 and p.cap and not eponym_here(i):
-            if (t.med and not t.namedict) or not (t.namedict or (t.unknown and not p.sent_start)):
+        if not label[i] and t.cap and not t.upper and p.initial and not eponym_here(i):
+            rare = t.unknown or (t.eng and fold(t.text) not in lex.core_english)  # "J. Whitfield"
+            if (t.med and not t.namedict) or not (t.namedict or (rare and not p.sent_start)):
                 continue
             if p.sent_start and p.text in "ABCDEFGHIJ" and t.eng:
                 continue  # "A. Beta thalassemia": an answer option, not an initial
@@ -1064,7 +1091,7 @@ def detect_names(text: str, lex: Lexicon | None = None) -> list[Span]:
     # 3c. "First I. Last" where both outer words could be names ("Thalix M. Smith")
     for i in range(n - 2):
         a, b, c = toks[i], toks[i + 1], toks[i + 2]
-        if not (a.cap and c.cap and len(b.text) == 1 and b.cap) or eponym_here(i + 2):
+        if not (a.cap and c.cap and b.initial) or eponym_here(i + 2):
             continue
         if not (re.fullmatch(r"[ \t]+", _gap(text, a, b)) and re.fullmatch(r"\.[ \t]+", _gap(text, b, c))):
             continue
@@ -1119,7 +1146,7 @@ def detect_names(text: str, lex: Lexicon | None = None) -> list[Span]:
     while changed:
         changed = False
         for i, t in enumerate(toks):
-            initial = not label[i] and len(t.text) == 1 and t.cap and i + 1 < n and label[i + 1]
+            initial = not label[i] and t.initial and i + 1 < n and label[i + 1]
             if initial and re.fullmatch(r"\.[ \t]*", _gap(text, t, toks[i + 1])):
                 label[i] = label[i + 1]
                 changed = True
@@ -1149,7 +1176,7 @@ def detect_names(text: str, lex: Lexicon | None = None) -> list[Span]:
                     comma_ok = re.fullmatch(r",\s", g) and (
                         t.namedict or (j > i and label[j] >= 0.8 and _shape_ok(t.text))
                     )
-                    dot_ok = re.fullmatch(r"\.\s", g) and (len(a.text) == 1 or a.low in _TITLES)
+                    dot_ok = re.fullmatch(r"\.\s", g) and (a.initial or a.title)
                     and_ok = re.fullmatch(r"\s+&\s+", g) and t.namedict and label[j] >= 0.8 and not t.sent_start
                     if (re.fullmatch(r"\s|\s+(?:[A-Z]\.\s+)?|-", g) or comma_ok or dot_ok or and_ok) and "\n" not in g:
                         label[i] = min(label[j], 0.8)
@@ -1160,7 +1187,7 @@ def detect_names(text: str, lex: Lexicon | None = None) -> list[Span]:
     for i, t in enumerate(toks):
         if label[i]:
             continue
-        if len(t.text) == 1 and t.cap:
+        if t.initial:
             before_name = bool(i + 1 < n and label[i + 1] and re.fullmatch(r"\.?[ \t]*", _gap(text, t, toks[i + 1])))
             after_name = bool(
                 i > 0
@@ -1182,6 +1209,68 @@ def detect_names(text: str, lex: Lexicon | None = None) -> list[Span]:
             and re.fullmatch(r"[ \t]+", _gap(text, t, toks[i + 1]))
         ) and (t.sent_start or (i > 0 and toks[i - 1].low in _PARTICLES) or not t.cap):
             label[i] = label[i + 1]
+
+    # 6. close a detected name over its neighbours, so no part of it survives: a capitalised token right
+    #    before or after it ("Johnathan Whitfield", "Whitfield, Johnathan") that is a dictionary name or
+    #    not core English / medical vocabulary, also across particles ("Kwame van der Berg", "Ana St. Clair")
+    def extends(k: int, comma: bool) -> bool:
+        u = toks[k]
+        if not u.cap or u.upper or u.title or u.low in _CUE_WORDS or not _shape_ok(u.text):
+            return False
+        if (u.med and not u.namedict) or eponym_here(k):
+            return False
+        rare = fold(re.sub(r"['’]s$", "", u.text)) not in lex.core_english
+        return rare if comma else (u.namedict or u.unknown or rare)
+
+    def particle(k: int) -> bool:
+        u = toks[k]
+        if u.low == "st":
+            return text[u.end : u.end + 1] == "."
+        return u.low in _PARTICLES
+
+    def tight(a: int, b: int) -> bool:
+        """Only spaces between tokens ``a`` and ``b`` (a full stop too after "St")."""
+        dot = toks[a].low == "st" and particle(a)
+        return re.fullmatch(r"\.[ \t]+" if dot else r"[ \t]+", _gap(text, toks[a], toks[b])) is not None
+
+    for i in range(n - 2):  # a title, then particles, then the surname: "Dr. van der Berg"
+        if not toks[i].title or not particle(i + 1) or toks[i + 1].low == "st":
+            continue
+        if not re.fullmatch(r"\.?[ \t]+", _gap(text, toks[i], toks[i + 1])):
+            continue
+        k = i + 2
+        while k < n - 1 and k <= i + 3 and particle(k) and tight(k - 1, k):
+            k += 1
+        if toks[k].cap and _shape_ok(toks[k].text) and tight(k - 1, k):
+            for m in range(i + 1, k + 1):
+                label[m] = label[m] or 0.95
+
+    changed = True
+    while changed:
+        changed = False
+        for i in range(n):
+            if not label[i]:
+                continue
+            # forwards: optional particles, then the token to take in
+            k = i + 1
+            while k < n and k <= i + 3 and particle(k) and tight(k - 1, k):
+                k += 1
+            if k < n and not label[k] and tight(k - 1, k) and extends(k, comma=False):
+                for m in range(i + 1, k + 1):
+                    label[m] = label[m] or min(label[i], 0.8)
+                changed = True
+            # backwards: particles, then the token to take in ("Whitfield, Johnathan", "Ana St. Clair")
+            k = i - 1
+            while k >= max(0, i - 3) and particle(k) and tight(k, k + 1):
+                k -= 1
+            if k < 0 or label[k]:
+                continue
+            g = _gap(text, toks[k], toks[k + 1])
+            plain = re.fullmatch(r"[ \t]+", g) is not None
+            if (plain or (k == i - 1 and re.fullmatch(r",[ \t]+", g))) and extends(k, comma=not plain):
+                for m in range(k, i):
+                    label[m] = label[m] or min(label[i], 0.8)
+                changed = True
 
     # merge adjacent name tokens into spans
     out: list[Span] = []

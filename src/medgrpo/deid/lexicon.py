@@ -4,6 +4,7 @@
 - ``english_words.txt``: common English words, most frequent first, with names that are not also
   ordinary words removed. Only the ``COMMON_ENGLISH`` most frequent count as "known English" for
   name detection: a capitalised rare word mid-sentence ("Zoro", "Rami") is as suspect as an unknown one.
+  Only the ``CORE_ENGLISH`` most frequent stop a detected name from taking in a capitalised neighbour.
 - ``medical_terms.txt``: drugs, organisms, eponyms, scores and clinical words that must survive.
 - ``cities.txt``: cities and towns (used with a location cue, never on their own).
 """
@@ -25,6 +26,8 @@ _LIST_FILES = (
     "cities.txt",
 )
 COMMON_ENGLISH = 30000
+# the most frequent words, which never extend a detected name ("Johnathan Whitfield" yes, "John Using" no)
+CORE_ENGLISH = 20000
 
 
 def fold(word: str) -> str:
@@ -61,6 +64,7 @@ class Lexicon:
     first_list: tuple[str, ...]
     last_list: tuple[str, ...]
     version: str
+    core_english: frozenset[str] = frozenset()
 
     def is_name(self, low: str) -> bool:
         """True when ``low`` (lower-case) is a dictionary first or last name."""
@@ -93,4 +97,5 @@ def load_lexicon() -> Lexicon:
         first_list=tuple(first),
         last_list=tuple(last),
         version=digest.hexdigest()[:12],
+        core_english=frozenset(w.lower() for w in english[:CORE_ENGLISH]),
     )

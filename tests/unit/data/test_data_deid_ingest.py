@@ -125,9 +125,6 @@ def test_finalize_without_audits_underclaims_but_still_protects_quarantine(tmp_p
     assert "617-555-0199" not in quarantine and "Johnathan Whitfield" not in quarantine
 
 
-@pytest.mark.xfail(
-    reason="medgrpo.deid leaks a surname after a detected given name; reported to the lead", strict=False
-)
 def test_no_part_of_a_name_survives(published: tuple[Path, Any]) -> None:
     tmp, _ = published
     for name in ("train.jsonl", "quarantine.jsonl"):
