@@ -62,6 +62,12 @@ def default_recipe() -> str:
     raise FileNotFoundError("no recipe given and no default found: set MEDGRPO_DEFAULT_RECIPE or pass the recipe param")
 
 
+def _checkpoint_store(dag_id: str, run_id: str) -> str | None:
+    """``MEDGRPO_CHECKPOINT_ROOT``/<run> (e.g. an s3:// prefix) when set; else the trainer's default."""
+    root = os.environ.get("MEDGRPO_CHECKPOINT_ROOT", "").strip()
+    return storage.join(root, run_slug(dag_id, run_id)) if root else None
+
+
 def run_slug(dag_id: str, run_id: str) -> str:
     """A filesystem/Kubernetes-safe, stable folder name for one DAG run."""
     slug = re.sub(r"[^a-z0-9-]+", "-", f"{dag_id}-{run_id}".lower()).strip("-")
@@ -171,6 +177,7 @@ def run_training(
         tags={"airflow_dag_run": f"{dag_id}/{run_id}", "image": settings.image},
         overrides=overrides,
         image=settings.image,
+        checkpoint_store=_checkpoint_store(dag_id, run_id),
     )
     result = get_launcher(str(params.get("backend") or "local")).run(job, on_line=on_line)
     return {**result.as_dict(), "dataset_uri": job.dataset_uri, "output_uri": job.output_uri}

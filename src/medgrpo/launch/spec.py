@@ -11,8 +11,9 @@ from typing import Any
 class TrainingJob:
     """Everything a backend needs to run ``medgrpo train`` once.
 
-    ``output_uri`` is the run's storage prefix (local folder or s3://): checkpoints land there
-    and a retried job resumes from the newest one, so it must be the same across retries.
+    ``output_uri`` is the run's working folder and ``checkpoint_store`` (default: a folder inside
+    it) where checkpoints are uploaded; a retried job resumes from the newest stored checkpoint,
+    so both must be the same across retries (they are derived from the DAG run, not the try).
     """
 
     recipe: str
@@ -24,6 +25,7 @@ class TrainingJob:
     overrides: dict[str, str] = field(default_factory=dict)
     image: str = "medgrpo-train:dev"
     register: bool = True
+    checkpoint_store: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("recipe", "dataset_uri", "output_uri", "run_name"):
@@ -47,6 +49,8 @@ class TrainingJob:
         ]
         if self.model:
             args += ["--model", self.model]
+        if self.checkpoint_store:
+            args += ["--checkpoint-store", self.checkpoint_store]
         for key, value in sorted(self.tags.items()):
             args += ["--tag", f"{key}={value}"]
         for key, value in sorted(self.overrides.items()):

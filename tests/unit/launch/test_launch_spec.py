@@ -25,7 +25,12 @@ def _job(tmp_path, **kw):  # type: ignore[no-untyped-def]
 
 def test_train_args_are_complete_and_sorted(tmp_path) -> None:  # type: ignore[no-untyped-def]
     job = _job(
-        tmp_path, model="models:/m@champion", tags={"b": "2", "a": "1"}, overrides={"max_steps": "3"}, register=False
+        tmp_path,
+        model="models:/m@champion",
+        tags={"b": "2", "a": "1"},
+        overrides={"max_steps": "3"},
+        register=False,
+        checkpoint_store="s3://b/runs/r1",
     )
     args = job.train_args()
     assert args[:8] == [
@@ -38,9 +43,9 @@ def test_train_args_are_complete_and_sorted(tmp_path) -> None:  # type: ignore[n
         "--run-name",
         "run-1",
     ]
-    assert args[8:10] == ["--model", "models:/m@champion"]
-    assert args[10:14] == ["--tag", "a=1", "--tag", "b=2"]
-    assert args[14:16] == ["--set", "max_steps=3"]
+    assert args[8:12] == ["--model", "models:/m@champion", "--checkpoint-store", "s3://b/runs/r1"]
+    assert args[12:16] == ["--tag", "a=1", "--tag", "b=2"]
+    assert args[16:18] == ["--set", "max_steps=3"]
     assert args[-1] == "--no-register"
 
 
