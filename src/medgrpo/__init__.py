@@ -1,2 +1,3 @@
 """medgrpo: GRPO medical reasoning MLOps platform."""
+
 __version__ = "0.1.0"
