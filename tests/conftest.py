@@ -69,6 +69,32 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory, pg_database: Callabl
 
 
 @pytest.fixture(scope="session")
+def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``moto_server`` (S3 over HTTP) on a free loopback port; yields its endpoint URL.
+
+    Shared by the session: tests use their own bucket names.
+    """
+    import sys
+
+    from medgrpo.services.process import ManagedProcess, free_port, wait_http
+
+    port = free_port()
+    binary = Path(sys.executable).with_name("moto_server")
+    proc = ManagedProcess(
+        "moto-server",
+        [str(binary), "-H", "127.0.0.1", "-p", str(port)],
+        dict(os.environ),
+        tmp_path_factory.mktemp("moto") / "moto.log",
+    ).start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{endpoint}/moto-api/", timeout=60, proc=proc, ok_codes=(200, 404))
+        yield endpoint
+    finally:
+        proc.stop()
+
+
+@pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A freshly built tiny Qwen2 model + ~3k-token tokenizer (no download), shared by the session."""
     from medgrpo.train.tiny import build_tiny_model

@@ -22,6 +22,17 @@ COMMAND_MODULES = (
 )
 
 
+def parse_key_values(pairs: Sequence[str], option: str = "--tag") -> dict[str, str]:
+    """``["k=v", ...]`` from a repeatable option into a dict; ValueError naming the bad pair."""
+    parsed: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"expected {option} KEY=VALUE, found {pair!r}")
+        parsed[key.strip()] = value
+    return parsed
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every available subcommand registered."""
     parser = argparse.ArgumentParser(

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,51 +20,21 @@ ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "training_image" / "recipes" / "tiny" / "grpo" / "config.yaml"
 
 
-@pytest.fixture(scope="module")
-def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``moto_server`` on a free loopback port; yields its endpoint and stops it (only it) at the end."""
-    binary = Path(sys.executable).with_name("moto_server")
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("w")
-    proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"moto_server did not start on port {port}; see {log.name}")
-            time.sleep(0.2)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-
-
 @pytest.mark.integration
 @pytest.mark.slow
-def test_train_from_s3_dataset_with_s3_checkpoints(tmp_path: Path, moto_s3: str) -> None:
+def test_train_from_s3_dataset_with_s3_checkpoints(tmp_path: Path, moto_server: str) -> None:
     import boto3
 
     env = {
         **os.environ,
-        "AWS_ENDPOINT_URL": moto_s3,
+        "AWS_ENDPOINT_URL": moto_server,
         "AWS_ACCESS_KEY_ID": "test",
         "AWS_SECRET_ACCESS_KEY": "test",
         "AWS_DEFAULT_REGION": "us-east-1",
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
         "MEDGRPO_MODEL_NAME": "medgrpo-s3-test",
     }
-    s3 = boto3.client("s3", endpoint_url=moto_s3, region_name="us-east-1", aws_access_key_id="test",
+    s3 = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1", aws_access_key_id="test",
                       aws_secret_access_key="test")  # fmt: skip
     s3.create_bucket(Bucket="lake")
     cli = [sys.executable, "-m", "medgrpo.cli"]

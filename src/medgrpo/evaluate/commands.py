@@ -16,6 +16,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from medgrpo.cli import parse_key_values
+
 EXIT_REJECTED = 3
 
 
@@ -182,16 +184,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_tags(pairs: list[str]) -> dict[str, str]:
-    tags = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"expected --tag KEY=VALUE, found {pair!r}")
-        tags[key.strip()] = value
-    return tags
-
-
 def _gate(args: argparse.Namespace) -> int:
     from medgrpo import storage
     from medgrpo.evaluate.gates import GateThresholds
@@ -217,7 +209,7 @@ def _gate(args: argparse.Namespace) -> int:
                 thresholds=thresholds,
                 model_name=args.model_name,
                 limit=args.limit,
-                tags=_parse_tags(args.tag),
+                tags=parse_key_values(args.tag),
                 max_new_tokens=args.max_new_tokens,
                 batch_size=args.batch_size,
                 seed=args.seed,

@@ -7,6 +7,8 @@ import json
 import logging
 from typing import Any
 
+from medgrpo.cli import parse_key_values
+
 log = logging.getLogger(__name__)
 
 
@@ -69,20 +71,13 @@ def _tiny_model(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_tags(pairs: list[str]) -> dict[str, str]:
-    tags = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise SystemExit(f"medgrpo train: --tag expects key=value, found {pair!r}")
-        tags[key.strip()] = value
-    return tags
-
-
 def _train(args: argparse.Namespace) -> int:
     from medgrpo.train.config import RecipeError, load_recipe, recipe_values
 
-    tags = _parse_tags(args.tag)
+    try:
+        tags = parse_key_values(args.tag)
+    except ValueError as err:
+        raise SystemExit(f"medgrpo train: {err}") from None
     explicit = {
         "dataset": args.dataset,
         "model_name_or_path": args.model,
