@@ -11,7 +11,18 @@ def test_every_contracted_subcommand_is_registered() -> None:
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
     names = set(sub.choices)  # type: ignore[arg-type]
-    assert {"synth", "ingest", "deid", "tiny-model", "train", "evaluate", "gate", "promote", "rollback", "demo"} <= names
+    assert {
+        "synth",
+        "ingest",
+        "deid",
+        "tiny-model",
+        "train",
+        "evaluate",
+        "gate",
+        "promote",
+        "rollback",
+        "demo",
+    } <= names
 
 
 def test_key_values_parse_and_keep_equals_in_values() -> None:
