@@ -14,9 +14,11 @@ import argparse
 import json
 import logging
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -107,11 +109,26 @@ def _xcom(stack: Any, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
     return json.loads(value) if isinstance(value, str) else dict(value or {})
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def stop_on_signals() -> None:
+    """Turn SIGTERM and SIGINT into KeyboardInterrupt so the services are always stopped.
+
+    SIGTERM would otherwise kill the demo without running its cleanup, and a shell starts
+    background jobs with SIGINT ignored; both would leave Airflow and MLflow running.
+    """
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _interrupt)
+
+
 def _run(args: argparse.Namespace) -> int:
     from medgrpo.services.airflow_stack import AirflowStack
     from medgrpo.services.mlflow_server import start_mlflow_server
     from medgrpo.train.tiny import build_tiny_model
 
+    stop_on_signals()
     repo = find_repo_root(Path(args.repo).resolve() if args.repo else None)
     state = Path(args.state_dir or os.environ.get("MEDGRPO_STATE_DIR") or repo / ".state").resolve()
     state.mkdir(parents=True, exist_ok=True)
@@ -122,21 +139,23 @@ def _run(args: argparse.Namespace) -> int:
         build_tiny_model(base_model, seed=0)
 
     print("starting MLflow and Airflow (api-server, scheduler, dag-processor, triggerer) …", flush=True)
-    mlflow = start_mlflow_server(state, backend_store_uri=args.mlflow_db)
-    stack = AirflowStack(
-        home=state / "airflow",
-        dags_folder=repo / "dags",
-        plugins_folder=repo / "plugins",
-        db_uri=args.airflow_db,
-        extra_env={
-            "MLFLOW_TRACKING_URI": mlflow.url,
-            "MEDGRPO_STATE_DIR": str(state),
-            "MEDGRPO_DEFAULT_BASE_MODEL": str(base_model),
-            "MEDGRPO_DEFAULT_RECIPE": str(repo / "training_image" / "recipes" / "tiny" / "grpo" / "config.yaml"),
-        },
-    )
+    mlflow = None
+    stack = None
     code = 1
     try:
+        mlflow = start_mlflow_server(state, backend_store_uri=args.mlflow_db)
+        stack = AirflowStack(
+            home=state / "airflow",
+            dags_folder=repo / "dags",
+            plugins_folder=repo / "plugins",
+            db_uri=args.airflow_db,
+            extra_env={
+                "MLFLOW_TRACKING_URI": mlflow.url,
+                "MEDGRPO_STATE_DIR": str(state),
+                "MEDGRPO_DEFAULT_BASE_MODEL": str(base_model),
+                "MEDGRPO_DEFAULT_RECIPE": str(repo / "training_image" / "recipes" / "tiny" / "grpo" / "config.yaml"),
+            },
+        )
         stack.start()
         print(f"Airflow UI: {stack.url}  (user admin, password {stack.password})\nMLflow UI:  {mlflow.url}", flush=True)
         outcome = run_chain(stack, conf={"dataset_name": "medgrpo-demo"}, timeout=args.timeout)
@@ -152,8 +171,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"demo failed: {err}", flush=True)
         print(f"component logs: {state / 'airflow' / 'logs'}  MLflow log: {state / 'mlflow' / 'server.log'}")
     finally:
-        stack.stop()
-        mlflow.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):  # a second signal must not cut the cleanup short
+            signal.signal(sig, signal.SIG_IGN)
+        if stack is not None:
+            stack.stop()
+        if mlflow is not None:
+            mlflow.stop()
     return code
 
 
