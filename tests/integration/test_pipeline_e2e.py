@@ -85,6 +85,14 @@ def test_chain_ingest_train_register_gate_promote(airflow_on_postgres, monkeypat
     assert v1.tags["gate_verdict"] == gate["verdict"]
     assert v1.tags["airflow_dag_run"].startswith("grpo_training/")
     assert gate["champion_version"] is None  # first model: nothing to compare against
+
+    # the plugin's task buttons open the MLflow run and the registered version
+    links = stack.api(
+        "GET", f"/dags/grpo_training/dagRuns/{first.training_run['dag_run_id']}/taskInstances/train/links"
+    )
+    assert links["extra_links"]["MLflow run"].startswith(f"{tracking_uri}/#/experiments/")
+    assert links["extra_links"]["MLflow run"].endswith(f"/runs/{v1.run_id}")
+    assert links["extra_links"]["MLflow model version"] == f"{tracking_uri}/#/models/medgrpo-e2e/versions/{v1.version}"
     if gate["verdict"] == "passed":
         champion = registry.get_version_by_alias("champion")
         assert champion is not None and champion.version == v1.version
