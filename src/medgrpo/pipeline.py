@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from medgrpo import storage
+from medgrpo.launch.spec import safe_name
 from medgrpo.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,7 @@ def _checkpoint_store(dag_id: str, run_id: str) -> str | None:
 
 def run_slug(dag_id: str, run_id: str) -> str:
     """A filesystem/Kubernetes-safe, stable folder name for one DAG run."""
-    slug = re.sub(r"[^a-z0-9-]+", "-", f"{dag_id}-{run_id}".lower()).strip("-")
-    return slug[:100]
+    return safe_name(f"{dag_id}-{run_id}", max_len=100)
 
 
 # ---- medical_ingest -------------------------------------------------------------------------
