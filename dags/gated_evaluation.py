@@ -6,9 +6,10 @@ from datetime import timedelta
 
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.hitl import ApprovalOperator
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
-CHALLENGER_MODEL = Asset(name="medgrpo_challenger_model", uri="medgrpo://models/challenger", group="medgrpo")
+from medgrpo_airflow.assets import CHALLENGER_MODEL
+from medgrpo_airflow.params import optional
 
 DOC = """
 ### Gate a challenger before it serves
@@ -31,15 +32,13 @@ a clinician approves or rejects in the Airflow UI before promotion.
     doc_md=DOC,
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     params={
-        "candidate": Param(
-            "",
-            type="string",
+        "candidate": optional(
+            "string",
             title="Candidate",
             description="Model version number or alias; empty = the triggering version, else challenger.",
         ),
-        "dataset_uri": Param(
-            "",
-            type="string",
+        "dataset_uri": optional(
+            "string",
             title="Dataset",
             description="Dataset dir whose eval.jsonl is scored; empty = the candidate's training dataset.",
         ),
@@ -75,8 +74,8 @@ a clinician approves or rejects in the Airflow UI before promotion.
             title="Alpha",
             description="Significance level of the paired non-regression test.",
         ),
-        "limit": Param(
-            0, type="integer", minimum=0, title="Item limit", description="Score only the first N eval items (0 = all)."
+        "limit": optional(
+            "integer", minimum=1, title="Item limit", description="Score only the first N eval items; empty = all."
         ),
         "require_approval": Param(
             False,

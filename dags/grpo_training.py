@@ -7,12 +7,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Asset, AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, get_current_context, task
+from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
 
-DEIDENTIFIED_DATASET = Asset(
-    name="medgrpo_deidentified_dataset", uri="medgrpo://datasets/deidentified", group="medgrpo"
-)
-CHALLENGER_MODEL = Asset(name="medgrpo_challenger_model", uri="medgrpo://models/challenger", group="medgrpo")
+from medgrpo_airflow.assets import CHALLENGER_MODEL, DEIDENTIFIED_DATASET
+from medgrpo_airflow.params import backend_param, optional
 
 DOC = """
 ### Train with GRPO and register a challenger
@@ -36,41 +34,30 @@ Registration emits the `medgrpo_challenger_model` Asset, which triggers `gated_e
     doc_md=DOC,
     default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
     params={
-        "dataset_uri": Param(
-            "",
-            type="string",
+        "dataset_uri": optional(
+            "string",
             title="Dataset",
             description="Published dataset dir (local or s3://); empty = the triggering one, else the latest.",
         ),
-        "recipe": Param(
-            "",
-            type="string",
+        "recipe": optional(
+            "string",
             title="Recipe",
             description="Recipe YAML (training_image/recipes/<model>/grpo/*.yaml); empty = the tiny CPU recipe.",
         ),
-        "base_model": Param(
-            "",
-            type="string",
+        "base_model": optional(
+            "string",
             title="Base model",
             description="Local path, s3:// prefix, hf://org/name or models:/name@alias; empty = the recipe's model.",
         ),
-        "backend": Param(
-            "local",
-            type="string",
-            enum=["local"],
-            title="Backend",
-            description="Where the training container runs (local subprocess; cluster backends are added here).",
-        ),
-        "max_steps": Param(
-            0,
-            type="integer",
-            minimum=0,
+        "backend": backend_param(),
+        "max_steps": optional(
+            "integer",
+            minimum=1,
             title="Max steps",
-            description="Override the recipe's max_steps (0 = keep the recipe's).",
+            description="Override the recipe's max_steps; empty = keep the recipe's.",
         ),
-        "overrides": Param(
-            {},
-            type="object",
+        "overrides": optional(
+            "object",
             title="Recipe overrides",
             description='Extra recipe fields to override, e.g. {"learning_rate": 1e-5}.',
         ),

@@ -7,11 +7,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 
-DEIDENTIFIED_DATASET = Asset(
-    name="medgrpo_deidentified_dataset", uri="medgrpo://datasets/deidentified", group="medgrpo"
-)
+from medgrpo_airflow.assets import DEIDENTIFIED_DATASET
+from medgrpo_airflow.params import format_param, optional
 
 DOC = """
 ### Ingest a medical QA dataset
@@ -37,20 +36,13 @@ Leave *sources* empty to ingest the embedded sample data. Review the de-identifi
     doc_md=DOC,
     default_args={"retries": 2, "retry_delay": timedelta(seconds=20)},
     params={
-        "sources": Param(
-            [],
-            type="array",
+        "sources": optional(
+            "array",
             items={"type": "string"},
             title="Sources",
             description="Files, folders, s3:// prefixes or hf:// dataset ids; empty = the embedded sample data.",
         ),
-        "format": Param(
-            "auto",
-            type="string",
-            enum=["auto", "canonical", "medqa", "medmcqa", "pubmedqa", "open_ended"],
-            title="Format",
-            description="Source format; auto detects each file's format from its content.",
-        ),
+        "format": format_param(),
         "dataset_name": Param(
             "medgrpo-default",
             type="string",
@@ -58,9 +50,8 @@ Leave *sources* empty to ingest the embedded sample data. Review the de-identifi
             title="Dataset name",
             description="Name recorded in the manifest.",
         ),
-        "output_uri": Param(
-            "",
-            type="string",
+        "output_uri": optional(
+            "string",
             title="Output location",
             description="Folder or s3:// prefix to publish to; empty = <state dir>/datasets/<dataset name>.",
         ),
@@ -78,9 +69,8 @@ Leave *sources* empty to ingest the embedded sample data. Review the de-identifi
             title="De-identify",
             description="Run de-identification (turn off only for data known to hold no PHI).",
         ),
-        "policy": Param(
-            "",
-            type="string",
+        "policy": optional(
+            "string",
             title="De-identification policy",
             description="Path to a policy YAML; empty = the packaged default policy.",
         ),

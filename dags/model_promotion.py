@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
+from medgrpo_airflow.params import optional
+
 DOC = """
 ### Promote or roll back
 
@@ -31,8 +33,10 @@ version tags. Gates are not re-run here: use `gated_evaluation` to gate a candid
             title="Action",
             description="promote a version, or roll back one step.",
         ),
-        "version": Param(
-            "", type="string", title="Version", description="Model version to promote (ignored for rollback)."
+        "version": optional(
+            "string",
+            title="Version (required to promote)",
+            description="Model version number to promote; leave empty for rollback.",
         ),
     },
 )
@@ -44,7 +48,7 @@ def model_promotion() -> None:
         params = get_current_context()["params"]
         if params["action"] == "rollback":
             return rollback_champion()
-        if not str(params["version"]).strip():
+        if not str(params["version"] or "").strip():
             raise ValueError("action 'promote' needs a version number, found an empty version param")
         return promote_version(str(params["version"]).strip())
 

@@ -16,16 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from medgrpo import storage
+from medgrpo.assets import DATASET_ASSET_NAME
 from medgrpo.launch.spec import safe_name
 from medgrpo.settings import get_settings
 
 log = logging.getLogger(__name__)
 
-# Asset identities shared by the producing and consuming DAGs (names and URIs).
-DATASET_ASSET_NAME = "medgrpo_deidentified_dataset"
-DATASET_ASSET_URI = "medgrpo://datasets/deidentified"
-MODEL_ASSET_NAME = "medgrpo_challenger_model"
-MODEL_ASSET_URI = "medgrpo://models/challenger"
 
 DEFAULT_DATASET_NAME = "medgrpo-default"
 DATA_SUFFIXES = frozenset({".jsonl", ".json", ".parquet", ".csv"})

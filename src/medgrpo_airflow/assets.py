@@ -1,0 +1,14 @@
+"""The Assets that chain medical_ingest → grpo_training → gated_evaluation (one definition)."""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+from medgrpo.assets import ASSET_GROUP, DATASET_ASSET_NAME, DATASET_ASSET_URI, MODEL_ASSET_NAME, MODEL_ASSET_URI
+
+#: Published by ``medical_ingest`` (extra: uri, name, sha256); schedules ``grpo_training``.
+DEIDENTIFIED_DATASET = Asset(name=DATASET_ASSET_NAME, uri=DATASET_ASSET_URI, group=ASSET_GROUP)
+#: Published by ``grpo_training`` (extra: model_name, version, dataset_uri, run_id); schedules ``gated_evaluation``.
+CHALLENGER_MODEL = Asset(name=MODEL_ASSET_NAME, uri=MODEL_ASSET_URI, group=ASSET_GROUP)
+
+__all__ = ["CHALLENGER_MODEL", "DEIDENTIFIED_DATASET"]
