@@ -137,9 +137,19 @@ def write_bytes_atomic(uri: str, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def fsync_dir(folder: str | Path) -> None:
+    """Flush a folder's entries to disk, so a rename done inside it survives a power loss."""
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def _umask() -> int:
@@ -182,7 +192,10 @@ def upload_file(local_path: str | Path, dest: str) -> None:
     os.close(fd)
     try:
         shutil.copyfile(local_path, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
         os.replace(tmp, target)
+        fsync_dir(target.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -249,11 +262,9 @@ def _fsync_tree(root: Path) -> None:
     for path in [*sorted(p for p in root.rglob("*") if p.is_file())]:
         with open(path, "rb") as fh:
             os.fsync(fh.fileno())
-    dir_fd = os.open(root, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
+        fsync_dir(folder)
+    fsync_dir(root)
 
 
 def publish_dir(
@@ -305,6 +316,7 @@ def publish_dir(
             except BaseException:
                 os.replace(retired, target)
                 raise
+        fsync_dir(target.parent)  # the rename itself must reach the disk, not only the files
         _prune_retired(target, keep=max(keep_versions - 1, 0))
     finally:
         if incoming.exists():
@@ -339,24 +351,34 @@ def _publish_s3(staged: Path, dest: str, version: str, keep_versions: int) -> No
     done: list[str] = []
     try:  # phase 2: copy over the top-level names, manifest last (the commit point)
         for rel in ordered:
-            client.copy_object(
-                Bucket=bucket,
-                Key=key(rel),
-                CopySource={"Bucket": bucket, "Key": key(VERSIONS_DIR, version, rel)},
-            )
+            copy_object(client, bucket, key(VERSIONS_DIR, version, rel), key(rel))
             done.append(rel)
     except BaseException:
         if previous:
             for rel in reversed(done):
                 with contextlib.suppress(Exception):  # best effort; the manifest still names the old one
-                    client.copy_object(
-                        Bucket=bucket,
-                        Key=key(rel),
-                        CopySource={"Bucket": bucket, "Key": key(VERSIONS_DIR, previous, rel)},
-                    )
+                    copy_object(client, bucket, key(VERSIONS_DIR, previous, rel), key(rel))
         raise
     client.put_object(Bucket=bucket, Key=key(VERSIONS_DIR, version, _PUBLISHED), Body=str(time.time_ns()).encode())
     _prune_versions(client, bucket, key(VERSIONS_DIR), keep=max(keep_versions, 1), current=version)
+
+
+MULTIPART_COPY_THRESHOLD = 256 * 1024 * 1024
+
+
+def copy_object(
+    client: Any, bucket: str, src_key: str, dest_key: str, *, multipart_threshold: int = MULTIPART_COPY_THRESHOLD
+) -> None:
+    """Server-side copy of one object of any size.
+
+    A single ``CopyObject`` call is limited to 5 GB; boto3's managed ``copy`` switches to a
+    multipart copy (``UploadPartCopy`` in parts of ``multipart_threshold`` bytes) above that
+    size, so checkpoint shards and large datasets publish as well as small files.
+    """
+    from boto3.s3.transfer import TransferConfig
+
+    config = TransferConfig(multipart_threshold=multipart_threshold, multipart_chunksize=multipart_threshold)
+    client.copy({"Bucket": bucket, "Key": src_key}, bucket, dest_key, Config=config)
 
 
 def _previous_version(client: Any, bucket: str, manifest_key: str) -> str | None:

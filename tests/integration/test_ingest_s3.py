@@ -111,7 +111,7 @@ def test_failed_s3_publish_leaves_previous_version(bucket: str, monkeypatch: pyt
 
     # phase 1 (uploading the new version) failing for good; phase 2 (copying over the top-level
     # names) failing once, so the rollback can restore what was already replaced
-    for fail_on, after, failures in (("upload_file", 2, 10**6), ("copy_object", 2, 1)):
+    for fail_on, after, failures in (("upload_file", 2, 10**6), ("copy", 2, 1)):
         flaky = Flaky(fail_on, after, failures)
         monkeypatch.setattr(storage, "s3_client", lambda flaky=flaky: flaky)
         with pytest.raises(ConnectionError, match="injected"):
@@ -124,7 +124,7 @@ def test_failed_s3_publish_leaves_previous_version(bucket: str, monkeypatch: pyt
 
     # phase 2 failing for good: the top level may be mixed, but the manifest still names the previous
     # version and manifest-based readers get exactly that version
-    flaky = Flaky("copy_object", 2, 10**6)
+    flaky = Flaky("copy", 2, 10**6)
     monkeypatch.setattr(storage, "s3_client", lambda: flaky)
     with pytest.raises(ConnectionError, match="injected"):
         ingest([src], out, deid=False)
@@ -179,3 +179,14 @@ def test_s3_dataset_lineage_on_a_real_mlflow_server(
     sources = {d.dataset.name: json.loads(d.dataset.source) for d in run.inputs.dataset_inputs}
     assert sources[f"s3-lineage-{bucket}-train"] == {"uri": f"{out}/train.jsonl"}
     assert read_manifest(out)["mlflow"]["run_id"] == run.info.run_id
+
+
+def test_server_side_copy_above_the_threshold_is_multipart(bucket: str) -> None:
+    """One CopyObject call stops at 5 GB; above the threshold the copy goes in parts (ETag ``-N``)."""
+    client = storage.s3_client()
+    data = os.urandom(11 * 1024 * 1024)
+    client.put_object(Bucket=bucket, Key="big/src.bin", Body=data)
+    storage.copy_object(client, bucket, "big/src.bin", "big/dst.bin", multipart_threshold=5 * 1024 * 1024)
+    head = client.head_object(Bucket=bucket, Key="big/dst.bin")
+    assert head["ETag"].strip('"').endswith("-3"), head["ETag"]
+    assert client.get_object(Bucket=bucket, Key="big/dst.bin")["Body"].read() == data

@@ -115,3 +115,21 @@ def test_download_dir_local(tmp_path: Path) -> None:
     src = _staged(tmp_path / "src", "v")
     out = storage.download_dir(str(src), tmp_path / "copy")
     assert sorted(p.name for p in out.iterdir()) == ["eval.jsonl", "manifest.json", "train.jsonl"]
+
+
+def test_renames_are_made_durable_by_syncing_the_parent_folder(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A rename lives in the parent folder's entries: without fsyncing the parent, a crash can undo it."""
+    synced: list[Path] = []
+    real = storage.fsync_dir
+    monkeypatch.setattr(storage, "fsync_dir", lambda folder: (synced.append(Path(folder).resolve()), real(folder)))
+    storage.write_text_atomic(str(tmp_path / "a" / "file.txt"), "x")
+    assert (tmp_path / "a").resolve() in synced
+    synced.clear()
+    staged = tmp_path / "staged"
+    staged.mkdir()
+    (staged / "manifest.json").write_text("{}")
+    storage.publish_dir(staged, str(tmp_path / "out" / "ds"))
+    assert (tmp_path / "out").resolve() in synced
+    synced.clear()
+    storage.upload_file(staged / "manifest.json", str(tmp_path / "copy" / "m.json"))
+    assert (tmp_path / "copy").resolve() in synced
