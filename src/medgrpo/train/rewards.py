@@ -9,109 +9,63 @@ dataset's ``answer``, ``answer_type`` and ``meta`` columns arrive as lists of th
 
 from __future__ import annotations
 
-import json
 import math
-import re
-import string
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from medgrpo.answers import (
+    DEFAULT_NUMERIC_TOLERANCE,
+    Grade,
+    Question,
+    Status,
+    find_answer_block,
+    grade_answer,
+    grade_completion,
+    is_well_formed,
+    parse_json_object,
+    summarize_grades,
+)
+
 RewardFunc = Callable[..., list[float]]
 
-_ANSWER_RE = re.compile(r"<answer>(.*?)</answer>", re.DOTALL)
-_FORMAT_RE = re.compile(r"^\s*<think>(?P<think>.+?)</think>\s*<answer>(?P<answer>.+?)</answer>\s*$", re.DOTALL)
-_CHOICE_RE = re.compile(
-    r"^(?:(?:the\s+)?(?:correct\s+)?(?:answer|option|choice)(?:\s+is)?\s*[:\-]?\s*)?"
-    r"[(\[]?([A-Za-z])[)\]]?(?=$|[\s.,:;)\]])",
-    re.IGNORECASE,
-)
-_NUMBER_RE = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
-_ARTICLES_RE = re.compile(r"\b(?:a|an|the)\b")
-#: Relative tolerance for numeric answers without ``meta.tolerance`` (i.e. "equal as numbers").
-DEFAULT_NUMERIC_TOLERANCE = 1e-6
+__all__ = [
+    "DEFAULT_NUMERIC_TOLERANCE",
+    "REWARD_FACTORIES",
+    "accuracy_reward",
+    "completion_text",
+    "extract_answer",
+    "format_reward",
+    "get_reward_funcs",
+    "grade_completions",
+    "parse_meta",
+    "score_answer",
+    "tag_count_reward",
+]
 
 
 # ---------------------------------------------------------------------------------------------
-# Answer extraction and scoring (shared with evaluation)
+# Answer extraction and scoring (the strict parser of medgrpo.answers, shared with evaluation)
 # ---------------------------------------------------------------------------------------------
 def extract_answer(text: str) -> str | None:
-    """Content of the last ``<answer>…</answer>`` in ``text``, stripped; None when there is none."""
-    matches = _ANSWER_RE.findall(text or "")
-    if not matches:
-        return None
-    return str(matches[-1]).strip()
+    """The single ``<answer>`` block outside ``<think>``, stripped; None when there is not exactly one."""
+    block = find_answer_block(text or "")
+    return block.content if block.status is Status.OK else None
 
 
 def parse_meta(meta: Mapping[str, Any] | str | None) -> dict[str, Any]:
     """``meta`` as a dict, whether it came as a dict, a JSON string, or nothing."""
-    if meta is None or meta == "":
-        return {}
-    if isinstance(meta, str):
-        try:
-            value = json.loads(meta)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"meta must be a JSON object string, found {meta[:80]!r}: {err}") from err
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise ValueError(f"meta must decode to a JSON object, found {type(value).__name__}")
-        return value
-    return dict(meta)
-
-
-def extract_choice(text: str) -> str | None:
-    """Option letter from "B", "(B)", "B. text", "b", "Answer: B"; None when no letter leads."""
-    match = _CHOICE_RE.match(text.strip())
-    return match.group(1).upper() if match else None
-
-
-def extract_number(text: str) -> float | None:
-    """First number in ``text`` (thousands separators dropped, units ignored); None when none."""
-    cleaned = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
-    match = _NUMBER_RE.search(cleaned)
-    if not match:
-        return None
-    try:
-        return float(match.group(0))
-    except ValueError:
-        return None
-
-
-def normalize_text(text: str) -> str:
-    """Lower case, no punctuation, no articles, single spaces (SQuAD-style normalisation)."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in string.punctuation)
-    text = _ARTICLES_RE.sub(" ", text)
-    return " ".join(text.split())
+    return parse_json_object(meta, "meta")
 
 
 def score_answer(
-    predicted: str | None, answer: str, answer_type: str, meta: Mapping[str, Any] | str | None = None
+    predicted: str | None,
+    answer: str,
+    answer_type: str,
+    meta: Mapping[str, Any] | str | None = None,
+    options: Mapping[str, str] | str | None = None,
 ) -> float:
-    """1.0 when ``predicted`` matches the reference ``answer`` for its ``answer_type``, else 0.0."""
-    if predicted is None or not str(predicted).strip():
-        return 0.0
-    predicted = str(predicted).strip()
-    answer = str(answer).strip()
-    if answer_type == "choice":
-        letter = extract_choice(predicted)
-        return float(letter is not None and letter == answer.upper())
-    if answer_type == "numeric":
-        got = extract_number(predicted)
-        want = extract_number(answer)
-        if got is None or want is None or not math.isfinite(got):
-            return 0.0
-        tolerance = parse_meta(meta).get("tolerance")
-        rel = DEFAULT_NUMERIC_TOLERANCE if tolerance in (None, "") else abs(float(tolerance))
-        return float(abs(got - want) <= rel * max(abs(want), 1e-12) + 1e-12)
-    if answer_type == "yes_no_maybe":
-        words = normalize_text(predicted).split()
-        return float(bool(words) and words[0] == answer.lower())
-    if answer_type == "text":
-        got_text = normalize_text(predicted)
-        accepted = [answer, *parse_meta(meta).get("aliases", [])]
-        return float(any(got_text == normalize_text(str(a)) for a in accepted))
-    raise ValueError(f"answer_type must be one of choice, numeric, yes_no_maybe, text; found {answer_type!r}")
+    """1.0 when the extracted answer ``predicted`` is one answer matching the reference, else 0.0."""
+    return grade_answer(predicted, Question.from_columns(answer, answer_type, meta, options)).score
 
 
 # ---------------------------------------------------------------------------------------------
@@ -126,21 +80,53 @@ def completion_text(completion: Any) -> str:
     raise TypeError(f"expected a completion string or a list of messages, found {type(completion).__name__}")
 
 
-def _column(columns: Mapping[str, Any], name: str, n: int, default: Any = None) -> list[Any]:
+def _column(columns: Mapping[str, Any], name: str, n: int, *, required: bool = True) -> list[Any]:
     """Column ``name`` from the reward kwargs, checked to have one value per completion."""
     values = columns.get(name)
     if values is None:
-        if default is not None or name == "meta":
-            return [default] * n
+        if not required:
+            return [None] * n
         raise ValueError(f"reward needs the dataset column {name!r}; columns given: {sorted(columns)}")
     if len(values) != n:
         raise ValueError(f"column {name!r} has {len(values)} values for {n} completions")
     return list(values)
 
 
+def questions_from_columns(n: int, columns: Mapping[str, Any]) -> list[Question]:
+    """One :class:`~medgrpo.answers.Question` per completion from the ``answer``, ``answer_type``,
+    ``meta`` and (optional) ``options`` columns."""
+    answers = _column(columns, "answer", n)
+    types = _column(columns, "answer_type", n)
+    metas = _column(columns, "meta", n, required=False)
+    options = _column(columns, "options", n, required=False)
+    return [Question.from_columns(a, t, m, o) for a, t, m, o in zip(answers, types, metas, options, strict=True)]
+
+
+def grade_completions(completions: Sequence[Any], **columns: Any) -> list[Grade]:
+    """Each completion graded against its row (see :func:`medgrpo.answers.grade_completion`)."""
+    questions = questions_from_columns(len(completions), columns)
+    return [grade_completion(completion_text(c), q) for c, q in zip(completions, questions, strict=True)]
+
+
+def log_answer_diagnostics(grades: Sequence[Grade], columns: Mapping[str, Any]) -> None:
+    """Hand the batch's hedge/list/empty shares and mean answer length to TRL (``log_metric``).
+
+    TRL averages them per logging step; the metrics callback writes them to MLflow as
+    ``answers/hedge_share`` etc. The per-completion status goes to the completions table
+    (``log_extra``). Outside a trainer (no such callables) nothing is logged.
+    """
+    log_metric = columns.get("log_metric")
+    if callable(log_metric):
+        for name, value in summarize_grades(grades).as_metrics().items():
+            log_metric(name, value)
+    log_extra = columns.get("log_extra")
+    if callable(log_extra):
+        log_extra("answer_status", [str(g.status) for g in grades])
+
+
 def format_reward(completions: Sequence[Any], **columns: Any) -> list[float]:
-    """1.0 for exactly ``<think>…</think><answer>…</answer>`` (whitespace around allowed), else 0.0."""
-    return [float(_FORMAT_RE.match(completion_text(c)) is not None) for c in completions]
+    """1.0 for exactly one non-empty ``<think>`` then one non-empty ``<answer>`` block and nothing else."""
+    return [float(is_well_formed(completion_text(c))) for c in completions]
 
 
 def tag_count_reward(completions: Sequence[Any], **columns: Any) -> list[float]:
@@ -153,15 +139,14 @@ def tag_count_reward(completions: Sequence[Any], **columns: Any) -> list[float]:
 
 
 def accuracy_reward(completions: Sequence[Any], **columns: Any) -> list[float]:
-    """:func:`score_answer` of the last ``<answer>`` against the ``answer`` column (typed by ``answer_type``)."""
-    n = len(completions)
-    answers = _column(columns, "answer", n)
-    types = _column(columns, "answer_type", n)
-    metas = _column(columns, "meta", n)
-    return [
-        score_answer(extract_answer(completion_text(c)), a, t, m)
-        for c, a, t, m in zip(completions, answers, types, metas, strict=True)
-    ]
+    """1.0 when the single answer block holds one answer matching the ``answer`` column, else 0.0.
+
+    Hedges, lists, negations, a second answer block or an answer only inside ``<think>`` score 0
+    (:mod:`medgrpo.answers`). Also logs the batch's answer diagnostics when TRL passes ``log_metric``.
+    """
+    grades = grade_completions(completions, **columns)
+    log_answer_diagnostics(grades, columns)
+    return [g.score for g in grades]
 
 
 def _lengths(completions: Sequence[Any], columns: Mapping[str, Any]) -> list[int]:
@@ -190,7 +175,7 @@ def get_cosine_scaled_reward(
         raise ValueError(f"cosine max_len must be positive, found {max_len}")
 
     def cosine_scaled_reward(completions: Sequence[Any], **columns: Any) -> list[float]:
-        correct = accuracy_reward(completions, **columns)
+        correct = [g.score for g in grade_completions(completions, **columns)]
         scores = []
         for is_correct, length in zip(correct, _lengths(completions, columns), strict=True):
             progress = min(length, max_len) / max_len
@@ -231,6 +216,13 @@ def get_repetition_penalty_reward(ngram_size: int = 3, max_penalty: float = -1.0
     return repetition_penalty_reward
 
 
+def get_judge_reward(**params: Any) -> RewardFunc:
+    """Accuracy with an LLM judge for undecided ``text`` answers (:mod:`medgrpo.train.judge`; opt-in)."""
+    from medgrpo.train.judge import get_judge_reward as factory
+
+    return factory(**params)
+
+
 def _named(func: RewardFunc, name: str) -> RewardFunc:
     """``func`` under the metric name TRL will log (``rewards/<name>/mean``)."""
 
@@ -249,6 +241,7 @@ REWARD_FACTORIES: dict[str, Callable[..., RewardFunc]] = {
     "accuracy": lambda: _named(accuracy_reward, "accuracy"),
     "cosine": get_cosine_scaled_reward,
     "repetition": get_repetition_penalty_reward,
+    "judge": get_judge_reward,
 }
 
 

@@ -22,8 +22,12 @@ GOOD = "<think>Na - (Cl + HCO3) = 140 - 124</think><answer>16</answer>"
 
 
 # ----------------------------------------------------------------------------- extraction/scoring
-def test_extract_answer_takes_the_last_tag_and_strips() -> None:
-    assert R.extract_answer("<answer>A</answer> then <answer>  B \n</answer>") == "B"
+def test_extract_answer_takes_the_single_block_and_strips() -> None:
+    assert R.extract_answer("<think>t</think><answer>  B \n</answer>") == "B"
+    # two blocks: which one counts is not for the model to choose -> no answer
+    assert R.extract_answer("<answer>A</answer> then <answer>  B \n</answer>") is None
+    # the only block is inside <think> -> no answer
+    assert R.extract_answer("<think>maybe <answer>A</answer></think>") is None
     assert R.extract_answer("no tags") is None
     assert R.extract_answer("<answer>unclosed") is None
     assert R.extract_answer("") is None
@@ -101,6 +105,29 @@ def test_unknown_answer_type_and_bad_meta_raise() -> None:
         R.score_answer("1", "1", "numeric", "{not json")
 
 
+# ----------------------------------------------------------------------------- issue #16 rows
+ISSUE_16_ROWS = [
+    # (completion, gold, answer_type, accuracy, format)
+    ("<think>x</think><answer>A, B, C, D</answer>", "A", "choice", 0.0, 1.0),  # every option listed
+    ("<think>x</think><answer>A or B</answer>", "A", "choice", 0.0, 1.0),  # hedge between two
+    ("<think>x</think><answer>B</answer><answer>A</answer>", "A", "choice", 0.0, 0.0),  # two answer blocks
+    ("<think>x</think><answer>yes, no, maybe</answer>", "yes", "yes_no_maybe", 0.0, 1.0),  # all three
+    ("<think>x</think><answer>Croup</answer>", "Croup (laryngotracheobronchitis)", "text", 1.0, 1.0),  # common name
+]
+
+
+def test_issue_16_rows_through_the_registry() -> None:
+    fmt, acc = R.get_reward_funcs(["format", "accuracy"])
+    completions = [conv(row[0]) for row in ISSUE_16_ROWS]
+    columns = {
+        "answer": [row[1] for row in ISSUE_16_ROWS],
+        "answer_type": [row[2] for row in ISSUE_16_ROWS],
+        "meta": ["{}"] * len(ISSUE_16_ROWS),
+    }
+    assert acc(completions, **columns) == [row[3] for row in ISSUE_16_ROWS]
+    assert fmt(completions, **columns) == [row[4] for row in ISSUE_16_ROWS]
+
+
 # ----------------------------------------------------------------------------- reward functions
 def test_format_reward() -> None:
     completions = [
@@ -112,6 +139,19 @@ def test_format_reward() -> None:
     ]
     assert R.format_reward(completions) == [1.0, 1.0, 0.0, 0.0, 0.0]
     assert R.format_reward([GOOD]) == [1.0]  # plain-string completions work too
+
+
+def test_format_reward_rejects_doubles_text_outside_and_nesting() -> None:
+    completions = [
+        "<think>a</think><answer>B</answer><answer>A</answer>",  # second answer block -> 0.0
+        "<think>a</think><think>b</think><answer>A</answer>",  # second think block -> 0.0
+        "Sure! <think>a</think><answer>A</answer>",  # text before the think block -> 0.0
+        "<think>a <answer>A</answer></think>",  # answer only inside think -> 0.0
+        "<answer>A</answer><think>a</think>",  # answer before think -> 0.0
+        "<think>a</think><answer> </answer>",  # blank answer -> 0.0
+        "<think>a</think>\n\n<answer>A</answer>\n",  # whitespace between and after -> 1.0
+    ]
+    assert R.format_reward(completions) == [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]
 
 
 def test_tag_count_reward() -> None:
@@ -136,6 +176,46 @@ def test_accuracy_reward_reads_columns_including_json_meta() -> None:
         meta=[json.dumps({"tolerance": 0.01}), None, {"tolerance": 0.01}, "{}"],
     )
     assert scores == [1.0, 1.0, 0.0, 0.0]
+
+
+def test_accuracy_reward_reads_the_options_column() -> None:
+    # option text instead of the letter needs the options; they arrive as a JSON string column
+    options = json.dumps({"A": "Left anterior descending", "B": "Right coronary artery", "C": "Circumflex"})
+    completions = [
+        conv("<think>t</think><answer>Right coronary artery</answer>"),  # B's text -> 1.0
+        conv("<think>t</think><answer>A. Right coronary artery</answer>"),  # letter A with B's text -> 0.0
+        conv("<think>t</think><answer>Right coronary artery</answer>"),  # no options column value -> 0.0
+    ]
+    scores = R.accuracy_reward(
+        completions, answer=["B"] * 3, answer_type=["choice"] * 3, meta=["{}"] * 3, options=[options, options, None]
+    )
+    assert scores == [1.0, 0.0, 0.0]
+
+
+def test_accuracy_reward_logs_answer_diagnostics_through_trl_callables() -> None:
+    logged: dict[str, list[float]] = {}
+    extra: dict[str, list[Any]] = {}
+    completions = [
+        conv("<think>t</think><answer>A or B</answer>"),  # hedge, 6 answer characters
+        conv("<think>t</think><answer>A, B</answer>"),  # list, 4
+        conv("<think>t</think>"),  # missing -> counts as empty, 0
+        conv("<think>t</think><answer>A</answer>"),  # ok, 1
+    ]
+    R.accuracy_reward(
+        completions,
+        answer=["A"] * 4,
+        answer_type=["choice"] * 4,
+        log_metric=lambda name, value: logged.setdefault(name, []).append(value),
+        log_extra=lambda column, values: extra.setdefault(column, []).extend(values),
+    )
+    assert logged == {
+        "answers/hedge_share": [0.25],
+        "answers/list_share": [0.25],
+        "answers/empty_share": [0.25],
+        "answers/malformed_share": [0.0],
+        "answers/mean_answer_chars": [(6 + 4 + 0 + 1) / 4],
+    }
+    assert extra == {"answer_status": ["hedge", "list", "missing", "ok"]}
 
 
 def test_accuracy_reward_requires_columns() -> None:
@@ -184,6 +264,11 @@ def test_registry_builds_named_functions_and_fails_fast() -> None:
         R.get_reward_funcs(["cosine"], {"cosine": {"max_length": 3}})
     with pytest.raises(ValueError, match="reward_funcs is empty"):
         R.get_reward_funcs([])
+    # the judge is opt-in and needs an endpoint: no silent default
+    with pytest.raises(ValueError, match="judge reward needs base_url"):
+        R.get_reward_funcs(["judge"])
+    (judge,) = R.get_reward_funcs(["judge"], {"judge": {"base_url": "http://127.0.0.1:9/v1", "model": "m"}})
+    assert judge.__name__ == "judge"
 
 
 def test_rewards_module_does_not_import_torch() -> None:
