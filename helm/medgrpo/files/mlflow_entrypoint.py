@@ -24,7 +24,9 @@ def read_secret(secrets_dir: Path, relative: str) -> str:
     try:
         value = path.read_text(encoding="utf-8").strip()
     except OSError as exc:
-        raise SystemExit(f"mlflow entrypoint: expected the Secret key file {path}, found none ({exc.strerror})") from None
+        raise SystemExit(
+            f"mlflow entrypoint: expected the Secret key file {path}, found none ({exc.strerror})"
+        ) from None
     if not value:
         raise SystemExit(f"mlflow entrypoint: expected a non-empty value in {path}, found an empty file")
     return value
