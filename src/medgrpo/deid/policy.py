@@ -1,17 +1,31 @@
-"""Replacement policy: what happens to each entity type, loaded from YAML and validated (fail closed).
+"""Policies: which recognizers run and what happens to each entity type; YAML, validated, fail closed.
 
-Example (the packaged default is ``resources/deid/default_policy.yaml``)::
+Built-in policies are referred to by name (``--policy clinical``), any other by file path or s3:// URI:
 
-    name: safe-harbor-tags
+- ``clinical`` (``resources/deid/default_policy.yaml``): full Safe Harbor, the default for canonical
+  records and sources of unknown kind (``MEDGRPO_DEID_POLICY`` may name another);
+- ``public-benchmark`` (``public_benchmark_policy.yaml``): published exam and abstract corpora (MedQA,
+  MedMCQA, PubMedQA, verifiable problems): strict identifiers only, study periods and ages kept;
+- ``surrogates`` (``surrogate_policy.yaml``): clinical, with realistic surrogates and date shifting.
+
+Example::
+
+    name: my-policy
+    kind: clinical                    # which identifiers the canary requires: clinical | public-benchmark
     actions:
       default: {action: tag}          # [NAME], [PHONE], ...
-      DATE: {action: keep_year}       # 03/14/2019 -> 2019
-      AGE: {action: age_cap}          # 93-year-old -> 90 or older
+      DATE: {action: tag}             # or keep_year (03/14/2019 -> 2019), shift
+      AGE: {action: age_cap}          # 93 -> 90+
       ZIP: {action: zip3}             # 02115 -> 021 (000 for small areas)
     secret_env: MEDGRPO_DEID_SECRET   # needed for surrogate / shift
     patient_key_fields: [meta.patient_id]
     date_shift: {min_days: 1, max_days: 365}
-    recognizers: {disable: [], allow_list: [], deny_list: {NAME: []}}
+    recognizers:
+      use: all                        # or a list of registry names (medgrpo.deid.recognizers.REGISTRY)
+      options: {names: {mode: full}}  # per-recognizer options
+      disable: []                     # entity types whose spans are dropped (the canary then fails)
+      allow_list: []
+      deny_list: {NAME: []}
     nlp_engine: {provider: offline}   # or {provider: spacy, model: en_core_web_lg} where installed
 """
 
@@ -24,17 +38,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medgrpo.deid.detect import ENTITY_TYPES
+from medgrpo.deid.types import ENTITY_TYPES
 from medgrpo.deid.errors import DeidError
 
-DEFAULT_POLICY_PATH = Path(__file__).resolve().parent.parent / "resources" / "deid" / "default_policy.yaml"
+POLICY_DIR = Path(__file__).resolve().parent.parent / "resources" / "deid"
+DEFAULT_POLICY_PATH = POLICY_DIR / "default_policy.yaml"
+BUILTIN_POLICIES = {
+    "clinical": POLICY_DIR / "default_policy.yaml",
+    "public-benchmark": POLICY_DIR / "public_benchmark_policy.yaml",
+    "surrogates": POLICY_DIR / "surrogate_policy.yaml",
+}
+KINDS = ("clinical", "public-benchmark")
+POLICY_ENV = "MEDGRPO_DEID_POLICY"
 ACTIONS = ("tag", "surrogate", "redact", "keep_year", "shift", "age_cap", "zip3")
 _ONLY_FOR = {"keep_year": {"DATE"}, "shift": {"DATE"}, "age_cap": {"AGE"}, "zip3": {"ZIP"}}
 _NEEDS_SECRET = {"surrogate", "shift"}
 _KNOWN_KEYS = {
     "name", "description", "version", "actions", "secret", "secret_env", "patient_key_fields", "date_shift",
-    "recognizers", "nlp_engine", "score_threshold", "reference_year",
+    "recognizers", "nlp_engine", "score_threshold", "reference_year", "kind",
 }  # fmt: skip
+_RECOGNIZER_KEYS = {"use", "options", "disable", "allow_list", "deny_list"}
 
 
 @dataclass(frozen=True)
@@ -50,6 +73,7 @@ class Policy:
     """A validated policy. ``sha256`` covers everything except the secret."""
 
     name: str
+    kind: str
     actions: dict[str, EntityAction]
     disabled: frozenset[str]
     allow_list: tuple[str, ...]
@@ -62,6 +86,8 @@ class Policy:
     reference_year: int
     sha256: str
     source: str
+    use: tuple[str, ...] = ()
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
 
 
@@ -102,9 +128,33 @@ def parse_policy(raw: Any, *, source: str = "<dict>") -> Policy:
         if key != "default" and key not in ENTITY_TYPES:
             raise _fail(source, f"actions has unknown entity type {key!r}; expected one of {list(ENTITY_TYPES)}")
 
+    kind = raw.get("kind", "clinical")
+    if kind not in KINDS:
+        raise _fail(source, f"kind is {kind!r}; expected one of {list(KINDS)}")
     rec = raw.get("recognizers") or {}
     if not isinstance(rec, dict):
         raise _fail(source, "'recognizers' must be a mapping")
+    if set(rec) - _RECOGNIZER_KEYS:
+        raise _fail(source, f"recognizers has unknown keys {sorted(set(rec) - _RECOGNIZER_KEYS)}")
+    from medgrpo.deid.recognizers import REGISTRY
+
+    use_raw = rec.get("use", "all")
+    if use_raw in (None, "all"):
+        use = tuple(REGISTRY)
+    elif isinstance(use_raw, list) and all(isinstance(u, str) for u in use_raw):
+        bad_use = [u for u in use_raw if u not in REGISTRY]
+        if bad_use:
+            raise _fail(source, f"recognizers.use has unknown recognizers {bad_use}; expected some of {list(REGISTRY)}")
+        use = tuple(use_raw)
+    else:
+        raise _fail(source, "recognizers.use must be 'all' or a list of recognizer names")
+    options_raw = rec.get("options") or {}
+    if not isinstance(options_raw, dict) or not all(isinstance(v, dict) for v in options_raw.values()):
+        raise _fail(source, "recognizers.options must map recognizer names to mappings of options")
+    bad_opt = [k for k in options_raw if k not in REGISTRY]
+    if bad_opt:
+        raise _fail(source, f"recognizers.options names unknown recognizers {bad_opt}")
+    options = {str(k): dict(v) for k, v in options_raw.items()}
     disabled = frozenset(rec.get("disable") or [])
     bad = disabled - set(ENTITY_TYPES)
     if bad:
@@ -144,6 +194,7 @@ def parse_policy(raw: Any, *, source: str = "<dict>") -> Policy:
     digest = hashlib.sha256(json.dumps(public, sort_keys=True, default=str).encode("utf-8")).hexdigest()
     return Policy(
         name=str(raw.get("name", "unnamed")),
+        kind=str(kind),
         actions=actions,
         disabled=disabled,
         allow_list=allow_list,
@@ -156,15 +207,32 @@ def parse_policy(raw: Any, *, source: str = "<dict>") -> Policy:
         reference_year=int(raw.get("reference_year", 2026)),
         sha256=digest,
         source=source,
+        use=use,
+        options=options,
         raw=public,
     )
 
 
+def default_policy_name() -> str:
+    """The policy for sources of unknown kind: ``MEDGRPO_DEID_POLICY`` or ``clinical``."""
+    return os.environ.get(POLICY_ENV, "").strip() or "clinical"
+
+
+def policy_location(ref: str | os.PathLike[str] | None) -> str:
+    """A built-in policy name, a file path or an s3:// URI -> where to read it (``None``: the default)."""
+    if ref is None or str(ref).strip() == "":
+        ref = default_policy_name()
+    text = str(ref)
+    if text in BUILTIN_POLICIES:
+        return str(BUILTIN_POLICIES[text])
+    return text
+
+
 def load_policy(path: str | os.PathLike[str] | None) -> Policy:
-    """Load and validate a policy YAML file, local or ``s3://`` (``None``: the packaged default)."""
+    """Load and validate a policy: a built-in name, a YAML file (local or ``s3://``), ``None`` = the default."""
     import yaml
 
-    where = str(path) if path is not None else str(DEFAULT_POLICY_PATH)
+    where = policy_location(path)
     try:
         if where.startswith("s3://"):
             from medgrpo import storage

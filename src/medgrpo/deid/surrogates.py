@@ -15,7 +15,7 @@ import hmac
 import re
 from collections.abc import Callable
 
-from medgrpo.deid.detect import MONTH_NAMES, RESTRICTED_ZIP3
+from medgrpo.deid.types import MONTH_NAMES, RESTRICTED_ZIP3
 from medgrpo.deid.lexicon import Lexicon, fold, load_lexicon
 from medgrpo.deid.policy import Policy
 
@@ -71,7 +71,7 @@ class Replacer:
         if action == "redact":
             return ""
         if action == "age_cap":
-            return "90 or older"
+            return "90+" if re.fullmatch(r"\d+(?:'?s)?", original.strip()) else "90 or older"
         if action == "zip3":
             digits = re.sub(r"\D", "", original)[:3]
             return "000" if digits in RESTRICTED_ZIP3 or len(digits) < 3 else digits

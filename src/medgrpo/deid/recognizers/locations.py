@@ -1,0 +1,83 @@
+"""Cities, towns, counties and neighbourhoods (Safe Harbor B: geographic units smaller than a state).
+
+A place is found after a location cue (``lives in x``, ``resides in x``, ``from x``, ``to x``) when
+it is in the US place gazetteer or is not everyday vocabulary, before a state (``x, MA``), or as
+``x county``. States, countries and regions are above the Safe Harbor threshold and stay.
+"""
+
+from __future__ import annotations
+
+import re
+
+from medgrpo.deid.recognizers.words import case_evidence, prior
+from medgrpo.deid.text import Document, Token
+from medgrpo.deid.types import Span
+
+_STRONG_CUE = re.compile(
+    r"(?i)\b(?:lives?|living|resides?|residing|resident|home|moved|relocated|native|born|grew\s+up|hometown(?:\s+is)?|"
+    r"vacationing|vacation|travell?ed|trip|visiting|town|city|village|neighborhood|neighbourhood|suburb)"
+    r"(?:\s+(?:in|of|to|from|at|near|is))?\s+(?:the\s+)?(?:(?:town|city|village)\s+of\s+)?$"
+)
+_WEAK_CUE = re.compile(r"(?i)\b(?:in|from|to|at|near|outside|around|toward|towards|of|@)\s+(?:the\s+)?$")
+_STATE_AFTER = re.compile(
+    r",?[ \t]+(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
+    r"NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|mass|calif|conn|fla|penn|n\.?h|n\.?y|r\.?i)\b\.?"
+)
+_COUNTY = frozenset("county parish borough township".split())
+
+
+class LocationRecognizer:
+    """Towns and cities after a cue, ``Town, ST``, ``X County``."""
+
+    name = "locations"
+    entities = ("LOCATION",)
+
+    def analyze(self, doc: Document) -> list[Span]:
+        toks = doc.tokens
+        text = doc.text
+        lex = doc.lex
+        out: list[Span] = []
+        for i, t in enumerate(toks):
+            if t.info.vocab == "geography":
+                continue
+            before = text[max(0, t.start - 40) : t.start]
+            strong = _STRONG_CUE.search(before) is not None
+            weak = not strong and _WEAK_CUE.search(before) is not None
+            multi = self._multiword(doc, i)
+            if multi is not None and (strong or weak or t.is_title):
+                out.append(Span(t.start, multi, "LOCATION", 0.8))
+                continue
+            score = prior(t) + case_evidence(t)
+            if t.info.place and (strong and score >= -3.5 or weak and score >= -1.0):
+                out.append(Span(t.start, self._extend(doc, i), "LOCATION", 0.8))
+            elif strong and score >= -1.5 and len(t.low) >= 3:
+                out.append(Span(t.start, self._extend(doc, i), "LOCATION", 0.7))
+            elif _STATE_AFTER.match(text, t.end) and (t.info.place or score >= -1.0) and len(t.low) >= 3:
+                if not (t.is_upper and len(t.low) <= 3 and t.info.vocab):
+                    out.append(Span(t.start, t.end, "LOCATION", 0.75))
+            if i + 1 < len(toks) and toks[i + 1].low in _COUNTY and re.fullmatch(r"[ \t]+", doc.gap(t, toks[i + 1])):
+                if score >= -3.0 or t.is_title:
+                    out.append(Span(t.start, toks[i + 1].end, "LOCATION", 0.85))
+        del lex
+        return out
+
+    def _multiword(self, doc: Document, i: int) -> int | None:
+        t = doc.tokens[i]
+        options = doc.lex.multiword_places.get(t.low)
+        if not options:
+            return None
+        low_text = doc.text[t.start : t.start + 40].lower()
+        for place in options:
+            if low_text.startswith(place) and not low_text[len(place) : len(place) + 1].isalnum():
+                return t.start + len(place)
+        return None
+
+    def _extend(self, doc: Document, i: int) -> int:
+        """Take in a second word of a two-word town ("east brookfield", "fall river")."""
+        toks = doc.tokens
+        t: Token = toks[i]
+        if i + 1 < len(toks):
+            u = toks[i + 1]
+            if re.fullmatch(r"[ \t]+", doc.gap(t, u)) and (u.info.place or prior(u) + case_evidence(u) >= 0.5):
+                return u.end
+        return t.end

@@ -1,0 +1,249 @@
+"""Person names (Safe Harbor A): patients, relatives, clinicians; without NER, in any letter case.
+
+Each word gets a score: its vocabulary prior (``words.prior``: known-safe words negative,
+name-dictionary words positive, unknown words neutral), plus context cues (``dr x``, ``wife x``,
+``name: x``, ``x, RN``, shorthand such as ``per x`` / ``called x``, ``x aware``), plus letter case
+where it carries information (mixed-case lines). A word at or above the threshold is a name; a
+detected name then takes in its neighbours (first/last name, initials, particles such as ``van der``)
+so no part of a name is left behind. Eponyms followed by ``sign``, ``syndrome``, ``disease`` ... are
+medical language, not people.
+
+``mode: titled`` (public benchmarks) finds only names introduced by a title or an explicit label
+(``Mr. Jones``, ``Patient: Ann Lee``): exam vignettes name patients that way, while every other
+capitalised word in a question is medical language.
+"""
+
+from __future__ import annotations
+
+import re
+
+from medgrpo.deid.recognizers.words import (
+    AFTER_PERSON,
+    CREDENTIALS,
+    EPONYM_AFTER,
+    LABELS,
+    RELATIONS,
+    TITLES,
+    UNITS_AFTER,
+    WEAK_BEFORE,
+    case_evidence,
+    prior,
+)
+from medgrpo.deid.text import Document, Token
+from medgrpo.deid.types import Span
+
+THRESHOLD = 2.0
+_PARTICLES = frozenset("van von der den de del della di da du la le st ter ten bin ibn al el mac mc o".split())
+_SPACE = re.compile(r"[ \t]+")
+_TITLE_GAP = re.compile(r"\.?[ \t]*")
+_RELATION_GAP = re.compile(r"(?:[ \t]*[,:\-(][ \t]*|[ \t]+|'s[ \t]+)")
+_LABEL_GAP = re.compile(r"[ \t]*[:=][ \t]*|[ \t]+(?:is|was)[ \t]+")
+_CRED_GAP = re.compile(r",?[ \t]*")
+
+
+def _is_initial(t: Token) -> bool:
+    return len(t.text) == 1 and t.text.isalpha()
+
+
+class NameRecognizer:
+    """Names of people, found by vocabulary evidence and context; ``mode`` is ``full`` or ``titled``."""
+
+    name = "names"
+    entities = ("NAME",)
+
+    def __init__(self, mode: str = "full", threshold: float = THRESHOLD) -> None:
+        if mode not in {"full", "titled"}:
+            raise ValueError(f"names recognizer: mode must be 'full' or 'titled', found {mode!r}")
+        self.mode = mode
+        self.threshold = float(threshold)
+
+    # ------------------------------------------------------------------------------------------
+    def analyze(self, doc: Document) -> list[Span]:
+        toks = doc.tokens
+        if not toks:
+            return []
+        flags = self._titled(doc) if self.mode == "titled" else self._full(doc)
+        self._grow(doc, flags)
+        return self._spans(doc, flags)
+
+    def _eponym_here(self, doc: Document, i: int) -> bool:
+        """``Parkinson disease``, ``Murphy's sign``, ``von Willebrand``: medical language, not a person."""
+        toks = doc.tokens
+        k = i + 1
+        while k < len(toks) and k <= i + 3 and toks[k].info.vocab == "eponym":
+            k += 1  # "Wolff Parkinson White syndrome"
+        if k < len(toks) and toks[k].low in EPONYM_AFTER and re.fullmatch(r"['’]?s?[ \t-]*", doc.gap(toks[k - 1], toks[k])):
+            return True
+        t = toks[i]
+        if t.info.vocab == "eponym" and i > 0 and toks[i - 1].low in {"von", "van", "de"}:
+            return True
+        return False
+
+    def _full(self, doc: Document) -> list[float]:
+        toks = doc.tokens
+        n = len(toks)
+        scores = [0.0] * n
+        for i, t in enumerate(toks):
+            if len(t.low) == 1:
+                continue
+            s = prior(t) + case_evidence(t)
+            s += self._cue_before(doc, i)
+            s += self._cue_after(doc, i)
+            if self._eponym_here(doc, i):
+                s -= 6.0
+            scores[i] = s
+        return [s if s >= self.threshold else 0.0 for s in scores]
+
+    def _cue_before(self, doc: Document, i: int) -> float:
+        if i == 0:
+            return 0.0
+        toks = doc.tokens
+        t, p = toks[i], toks[i - 1]
+        gap = doc.gap(p, t)
+        if "\n" in gap:
+            return 0.0
+        if p.low in TITLES and _TITLE_GAP.fullmatch(gap):
+            return 5.0
+        if i >= 2 and _is_initial(p) and toks[i - 2].low in TITLES:
+            return 4.0  # "dr j smith"
+        if p.low in RELATIONS and _RELATION_GAP.fullmatch(gap):
+            bonus = 3.5
+            if t.info.first and t.info.english > 10:
+                bonus += 2.0  # "wife rose", "son rusty": a first name that is also a word
+            return bonus
+        if p.low in LABELS and _LABEL_GAP.fullmatch(gap):
+            return 4.0
+        if p.low in WEAK_BEFORE and _SPACE.fullmatch(gap):
+            return 1.0
+        return 0.0
+
+    def _cue_after(self, doc: Document, i: int) -> float:
+        toks = doc.tokens
+        if i + 1 >= len(toks):
+            return 0.0
+        t, nx = toks[i], toks[i + 1]
+        gap = doc.gap(t, nx)
+        if "\n" in gap:
+            return 0.0
+        if nx.low in CREDENTIALS and _CRED_GAP.fullmatch(gap):
+            if nx.low in {"pa", "do", "pt", "ot", "rd"} and not (nx.is_upper and "," in gap):
+                return 0.0  # "pa" pulmonary artery, "do" the verb: only ", PA"
+            return 4.0
+        if nx.low in UNITS_AFTER and _SPACE.fullmatch(gap):
+            return -5.0
+        if nx.low in AFTER_PERSON and _SPACE.fullmatch(gap):
+            return 0.8
+        return 0.0
+
+    def _titled(self, doc: Document) -> list[float]:
+        """Only names after a title (``Mr. Jones``) or a label (``Patient: Ann Lee``)."""
+        toks = doc.tokens
+        out = [0.0] * len(toks)
+        for i in range(1, len(toks)):
+            t, p = toks[i], toks[i - 1]
+            gap = doc.gap(p, t)
+            if "\n" in gap or len(t.low) < 2 or self._eponym_here(doc, i):
+                continue
+            titled = p.low in TITLES - {"sr", "sra", "srta"} and _TITLE_GAP.fullmatch(gap)
+            labelled = p.low in {"name", "patient", "pt"} and re.fullmatch(r"[ \t]*:[ \t]*|[ \t]+(?:is|named)[ \t]+", gap)
+            named = p.low in {"named", "called"} and _SPACE.fullmatch(gap)
+            if not (titled or labelled or named):
+                continue
+            if t.info.vocab in {"clinical", "device", "geography"} or t.info.medical:
+                continue
+            capital = t.text[:1].isupper()
+            if (titled or labelled or named) and capital and not (t.info.english and t.info.english <= 20 and not t.info.is_name):
+                out[i] = 5.0
+        return out
+
+    # ------------------------------------------------------------------------------------------
+    def _grow(self, doc: Document, flags: list[float]) -> None:
+        """Take in first/last names, initials and particles next to a detected name."""
+        toks = doc.tokens
+        n = len(toks)
+        changed = True
+        rounds = 0
+        while changed and rounds < 6:
+            changed = False
+            rounds += 1
+            for i in range(n):
+                if not flags[i]:
+                    continue
+                for j in (i + 1, i - 1):
+                    if not 0 <= j < n or flags[j]:
+                        continue
+                    a, b = (toks[i], toks[j]) if j > i else (toks[j], toks[i])
+                    gap = doc.gap(a, b)
+                    if "\n" in gap:
+                        continue
+                    if self._joins(doc, i, j, gap):
+                        flags[j] = min(flags[i], 4.0)
+                        changed = True
+        # particles between name words or before a titled surname: "van der Berg", "de la Cruz"
+        for i in range(n):
+            t = toks[i]
+            if flags[i] or t.low not in _PARTICLES:
+                continue
+            k = i + 1
+            while k < n and toks[k].low in _PARTICLES and k < i + 3:
+                k += 1
+            if k < n and flags[k] and _SPACE.fullmatch(doc.gap(toks[k - 1], toks[k]) or " "):
+                before_ok = i > 0 and (flags[i - 1] or toks[i - 1].low in TITLES)
+                if before_ok or (t.text[:1].islower() and t.informative_case):
+                    for m in range(i, k):
+                        flags[m] = flags[k]
+
+    def _joins(self, doc: Document, i: int, j: int, gap: str) -> bool:
+        toks = doc.tokens
+        t = toks[j]
+        if t.low in TITLES or t.low in RELATIONS or t.low in CREDENTIALS or t.low in LABELS:
+            return False
+        if self._eponym_here(doc, j):
+            return False
+        if _is_initial(t):
+            if j < i:  # "J. Smith", "j smith"
+                return re.fullmatch(r"\.?[ \t]*", gap) is not None and not (t.sent_start and t.text in "AI" and not gap.startswith("."))
+            # "Smith J." / "SMITH, J" at the end of a clause
+            after = doc.text[t.end : t.end + 2]
+            return re.fullmatch(r",?[ \t]+", gap) is not None and re.match(r"\.|,|\s*$|\s*\n|;", after) is not None
+        base = prior(t) + case_evidence(t)
+        plain = _SPACE.fullmatch(gap) is not None
+        comma = re.fullmatch(r",[ \t]*", gap) is not None
+        hyphen = gap == "-"
+        if not (plain or comma or hyphen):
+            return False
+        other = toks[i]
+        if plain or hyphen:
+            if base >= -1.0:
+                return True
+            # "john young": a surname after a detected first name, unless a very common word
+            if j > i and other.info.first and t.info.last and (t.info.english == 0 or t.info.english > 10):
+                return True
+            if j < i and t.info.first and other.info.last and (t.info.english == 0 or t.info.english > 10):
+                return True
+            return bool(t.informative_case and t.is_title and t.info.is_name and base >= -3.5)
+        # "SMITH, JOHN" / "Smith, John": the part after the comma must be a first name
+        if j > i:
+            return bool(t.info.first) and (t.info.english == 0 or t.info.english > 20) and base >= -2.0
+        return False
+
+    def _spans(self, doc: Document, flags: list[float]) -> list[Span]:
+        toks = doc.tokens
+        out: list[Span] = []
+        i = 0
+        n = len(toks)
+        while i < n:
+            if not flags[i]:
+                i += 1
+                continue
+            j = i
+            score = flags[i]
+            while j + 1 < n and flags[j + 1] and re.fullmatch(r"[ \t]*(?:[.,\-'’]|\.?[ \t]+)?[ \t]*", doc.gap(toks[j], toks[j + 1])):
+                j += 1
+                score = max(score, flags[j])
+            end = toks[j].end
+            if _is_initial(toks[j]) and doc.text[end : end + 1] == ".":
+                end += 1
+            out.append(Span(toks[i].start, end, "NAME", min(0.99, 0.5 + score / 10)))
+            i = j + 1
+        return out

@@ -1,0 +1,157 @@
+"""Hospitals, clinics, nursing homes and employers (they identify the patient's locality).
+
+- a facility word (``hospital``, ``hosp``, ``medical center``, ``clinic``, ``rehab``, ``nursing home``,
+  ``manor`` ...) preceded by words that are not everyday vocabulary (``kernan hosp``, ``CALVERT
+  HOSPITAL``, ``St. Elizabeth's Medical Center``), with ``of the X`` continuations; ``the hospital``,
+  ``outside hosp``, ``community hospital`` on their own are generic and stay;
+- short hospital acronyms (``GH``, ``BWH``) after a transfer cue (``from``, ``to``, ``@``,
+  ``transferred``) or before ``ED``/``ICU``/``hosp``;
+- a name-like word after ``transferred from`` / ``admitted to``;
+- employers after ``works at`` / ``employed by`` / ``retired from``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from medgrpo.deid.recognizers.words import case_evidence, prior
+from medgrpo.deid.text import Document, Token
+from medgrpo.deid.types import Span
+
+_HEADS = frozenset(
+    "hospital hospitals hosp hsp clinic clinics infirmary hospice manor sanatorium sanitarium healthcare rehab "
+    "hospitals' hospital's".split()
+)
+_CENTER = frozenset("center centre ctr centers".split())
+_CENTER_LEAD = frozenset(
+    "medical med health cancer heart care surgical surgery rehabilitation rehab dialysis trauma wellness community "
+    "nursing eye".split()
+)
+_HOME_LEAD = frozenset("nursing rest group convalescent".split())
+_ORG_WORDS = frozenset(
+    """st saint mt mount general memorial regional community university county city valley medical childrens children's
+    women's womens deaconess baptist methodist presbyterian lutheran adventist episcopal jewish hebrew beth israel
+    shriners mercy sacred heart holy cross good samaritan providence christ trinity grace sinai veterans va state
+    north south east west new lake river mountain park hill hills bay harbor harbour island point spring springs
+    falls island mass massachusetts lady our of the and &""".split()
+)
+_GENERIC = frozenset(
+    """general community regional county university medical childrens children's women's womens state city veterans
+    va psychiatric teaching local area private public the of and & our north south east west new""".split()
+)
+_STOP = frozenset(
+    """the a an this that his her their our your its outside another other osh same previous prior nearest nearby
+    local area from to at in by for with and or via per transferred transfer admitted sent""".split()
+)
+_ACRONYM_CUE_BEFORE = re.compile(
+    r"(?i)(?:\b(?:from|to|at|@|transferred|transfer|xfer|xferred|txd|tx'd|tx|admitted|adm|sent|discharged|"
+    r"d/c'd|dc'd|arrived|via|outside)\b|@)[ \t]*(?:the[ \t]+)?$"
+)
+_ACRONYM_AFTER = frozenset("hosp hospital ed er ew icu micu ccu sicu floor rehab clinic er's".split())
+_TRANSFER_CUE = re.compile(
+    r"(?i)\b(?:transferred|transfer|xfer(?:red)?|txd|tx'd|admitted|sent|discharged|d/c'd|dc'd|arrived|came|"
+    r"brought|flown|medflighted|med-flighted)[ \t]+(?:here[ \t]+)?(?:to|from)[ \t]+(?:the[ \t]+)?$"
+)
+_EMPLOYER_CUE = re.compile(
+    r"(?i)\b(?:(?:works?|worked|working|employed|volunteers?|volunteered)\s+(?:as\s+(?:an?\s+)?[a-z]+(?:\s+[a-z]+)?\s+)?"
+    r"(?:at|for|by)|employer(?:\s+is)?:?|job\s+(?:at|with)|retired\s+from|(?:former\s+)?employee\s+(?:of|at))\s+(?:the\s+)?$"
+)
+_STATE_ABBR = frozenset(
+    "al ak az ar ca co ct de dc fl ga hi id il in ia ks ky la me md ma mi mn ms mo mt ne nv nh nj nm ny nc nd oh "
+    "ok or pa ri sc sd tn tx ut vt va wa wv wi wy".split()
+)
+
+
+def _nameish(t: Token) -> bool:
+    return prior(t) + case_evidence(t) >= -2.5 and t.info.vocab not in {"clinical", "geography"}
+
+
+class OrganizationRecognizer:
+    """Named health-care facilities and employers, in any letter case."""
+
+    name = "organizations"
+    entities = ("ORGANIZATION",)
+
+    def analyze(self, doc: Document) -> list[Span]:
+        toks = doc.tokens
+        out: list[Span] = []
+        n = len(toks)
+        for i, t in enumerate(toks):
+            head_start = None
+            if t.low in _HEADS:
+                head_start = i
+            elif t.low in _CENTER and i > 0 and toks[i - 1].low in _CENTER_LEAD:
+                head_start = i - 1
+            elif t.low == "home" and i > 0 and toks[i - 1].low in _HOME_LEAD:
+                head_start = i - 1
+            if head_start is not None:
+                span = self._walk_back(doc, head_start, i)
+                if span is not None:
+                    out.append(span)
+                continue
+            if 2 <= len(t.text) <= 5 and self._acronym(doc, i):
+                out.append(Span(t.start, t.end, "ORGANIZATION", 0.7))
+        out.extend(self._after_cue(doc, _TRANSFER_CUE, strict=True))
+        out.extend(self._after_cue(doc, _EMPLOYER_CUE, strict=False))
+        return out
+
+    def _walk_back(self, doc: Document, head_start: int, head_end: int) -> Span | None:
+        toks = doc.tokens
+        k = head_start - 1
+        taken: list[Token] = []
+        while k >= 0 and len(taken) < 4:
+            u = toks[k]
+            gap = doc.gap(u, toks[k + 1])
+            if "\n" in gap or not re.fullmatch(r"['’]?s?\.?[ \t]+|-|[ \t]*&[ \t]*", gap):
+                break
+            if u.low in _STOP and u.low not in {"of", "the", "and"}:
+                break
+            if u.low in _ORG_WORDS or _nameish(u):
+                taken.append(u)
+                k -= 1
+                continue
+            break
+        while taken and taken[-1].low in {"of", "the", "and", "&"}:
+            taken.pop()
+        if not taken or all(u.low in _GENERIC for u in taken):
+            return None
+        start = taken[-1].start
+        end = toks[head_end].end
+        # "Hospital of the University of Pennsylvania"
+        m = re.match(r"[ \t]+of[ \t]+(?:the[ \t]+)?((?:[A-Z][\w'’.-]*[ \t]?){1,4})", doc.text[end:])
+        if m and doc.style == "mixed":
+            end += m.end(1) - (1 if m.group(1).endswith(" ") else 0)
+        return Span(start, end, "ORGANIZATION", 0.85)
+
+    def _acronym(self, doc: Document, i: int) -> bool:
+        t = doc.tokens[i]
+        if not (t.is_upper or t.style == "lower"):
+            return False
+        info = t.info
+        if info.vocab or info.medical or (info.english and info.english <= 50) or t.low in _STATE_ABBR:
+            return False
+        if t.style == "upper" and info.english:
+            return False
+        before = doc.text[max(0, t.start - 24) : t.start]
+        nxt = doc.tokens[i + 1] if i + 1 < len(doc.tokens) else None
+        after_ok = nxt is not None and nxt.low in _ACRONYM_AFTER and re.fullmatch(r"[ \t]+", doc.gap(t, nxt))
+        return bool(_ACRONYM_CUE_BEFORE.search(before) or after_ok) and t.low.endswith("h")
+
+    def _after_cue(self, doc: Document, cue: re.Pattern[str], *, strict: bool) -> list[Span]:
+        out: list[Span] = []
+        toks = doc.tokens
+        for i, t in enumerate(toks):
+            if not cue.search(doc.text[max(0, t.start - 48) : t.start]):
+                continue
+            k = i
+            while k < len(toks) and k < i + 4:
+                u = toks[k]
+                if k > i and not re.fullmatch(r"[ \t]+|[ \t]*&[ \t]*|-", doc.gap(toks[k - 1], u)):
+                    break
+                ok = _nameish(u) if strict else (u.is_title or u.is_upper or _nameish(u))
+                if not ok or u.low in _STOP or u.info.vocab in {"clinical", "geography"}:
+                    break
+                k += 1
+            if k > i:
+                out.append(Span(t.start, toks[k - 1].end, "ORGANIZATION", 0.75))
+        return out
