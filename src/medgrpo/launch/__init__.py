@@ -1,21 +1,58 @@
-"""Training launchers: one :class:`TrainingJob` spec, several backends (local, kubernetes, kubeflow)."""
+"""Training launchers: one :class:`TrainingJob` spec, several backends behind one registry.
+
+A backend is a class satisfying :class:`~medgrpo.launch.base.Launcher`, registered here by name
+and the import path of its class (imported only when used, so listing the backends — the DAG
+form does — stays cheap). :data:`BACKENDS` is the one list of names the CLI, the DAG form and the
+docs use.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
+from medgrpo.launch.base import JobHandle, JobStatus, Launcher, LaunchError, run_job
 from medgrpo.launch.spec import TrainingJob, TrainingResult
 
-BACKENDS = ("local",)
+#: name → "module:Class"; add a backend by writing its module and one line here.
+REGISTRY: dict[str, str] = {
+    "local": "medgrpo.launch.local:LocalLauncher",
+    "kubernetes": "medgrpo.launch.kubernetes_pod:KubernetesLauncher",
+    "kubeflow": "medgrpo.launch.kubeflow_job:KubeflowLauncher",
+}
+
+BACKENDS: tuple[str, ...] = tuple(REGISTRY)
+#: Backends whose jobs run in a cluster (they need s3:// inputs and outputs).
+CLUSTER_BACKENDS: tuple[str, ...] = ("kubernetes", "kubeflow")
+
+
+def launcher_class(backend: str) -> type:
+    """The launcher class registered as ``backend``; fails naming the known backends on an unknown name."""
+    try:
+        target = REGISTRY[backend]
+    except KeyError:
+        raise ValueError(f"unknown launch backend {backend!r}; expected one of {list(BACKENDS)}") from None
+    module, _, attr = target.partition(":")
+    cls: type = getattr(importlib.import_module(module), attr)
+    return cls
 
 
 def get_launcher(backend: str, **kwargs: Any) -> Any:
-    """The launcher for ``backend``; fails naming the known backends on an unknown name."""
-    if backend == "local":
-        from medgrpo.launch.local import LocalLauncher
-
-        return LocalLauncher(**kwargs)
-    raise ValueError(f"unknown launch backend {backend!r}; expected one of {list(BACKENDS)}")
+    """An instance of the launcher for ``backend``."""
+    return launcher_class(backend)(**kwargs)
 
 
-__all__ = ["BACKENDS", "TrainingJob", "TrainingResult", "get_launcher"]
+__all__ = [
+    "BACKENDS",
+    "CLUSTER_BACKENDS",
+    "REGISTRY",
+    "JobHandle",
+    "JobStatus",
+    "LaunchError",
+    "Launcher",
+    "TrainingJob",
+    "TrainingResult",
+    "get_launcher",
+    "launcher_class",
+    "run_job",
+]

@@ -1,57 +1,166 @@
-"""Run a training job as a local subprocess of the same entrypoint the container runs."""
+"""Run a training job as a local subprocess of the same entrypoint the container runs.
+
+The child runs in its own process group (session), so killing the job — the Airflow task was
+killed or timed out, or the caller was interrupted — stops the whole tree (``accelerate`` or
+``torchrun`` launch several processes), not only the direct child.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections import deque
-from collections.abc import Callable
 
 from medgrpo import storage
+from medgrpo.launch.base import (
+    FAILED,
+    RUNNING,
+    SUCCEEDED,
+    Diagnostics,
+    JobHandle,
+    JobStatus,
+    LaunchError,
+    LineSink,
+    run_job,
+)
 from medgrpo.launch.spec import TrainingJob, TrainingResult
 
 log = logging.getLogger(__name__)
 
-
-class LaunchError(RuntimeError):
-    """The training process failed; the message carries its exit code and last log lines."""
+__all__ = ["LaunchError", "LocalLauncher", "read_result"]
 
 
 class LocalLauncher:
-    """``python -m medgrpo.cli train …`` in a child process, its output streamed line by line."""
+    """``python -m medgrpo.cli train …`` in a child process group, its output streamed line by line."""
 
     name = "local"
 
-    def __init__(self, *, env: dict[str, str] | None = None, python: str = sys.executable) -> None:
+    def __init__(
+        self, *, env: dict[str, str] | None = None, python: str = sys.executable, kill_grace_s: float = 10.0
+    ) -> None:
         self.env = env
         self.python = python
+        self.kill_grace_s = kill_grace_s
+        self._procs: dict[int, subprocess.Popen[str]] = {}
+        self._tails: dict[int, deque[str]] = {}
 
     def command(self, job: TrainingJob) -> list[str]:
         return [self.python, "-m", "medgrpo.cli", "train", *job.train_args()]
 
-    def run(self, job: TrainingJob, on_line: Callable[[str], None] | None = None) -> TrainingResult:
-        """Run the job to completion and return what it wrote to ``result.json``."""
-        emit = on_line or (lambda line: log.info("%s", line))
+    # ---- Launcher protocol ----------------------------------------------------------------------
+    def submit(self, job: TrainingJob) -> JobHandle:
+        """Start the training process in a new session (its own process group)."""
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
         argv = self.command(job)
         log.info("launching local training: %s", " ".join(argv))
-        tail: deque[str] = deque(maxlen=40)
-        with subprocess.Popen(
-            argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-        ) as proc:
-            assert proc.stdout is not None
-            for raw in proc.stdout:
-                line = raw.rstrip("\n")
-                tail.append(line)
-                emit(line)
-            code = proc.wait()
-        if code != 0:
-            raise LaunchError(f"medgrpo train exited with code {code}; last lines:\n" + "\n".join(tail))
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
+        self._procs[proc.pid] = proc
+        self._tails[proc.pid] = deque(maxlen=40)
+        return JobHandle(backend=self.name, name=f"pid-{proc.pid}", attempt=job.attempt, extra={"pid": proc.pid})
+
+    def stream_logs(self, handle: JobHandle, on_line: LineSink) -> None:
+        proc = self._proc(handle)
+        assert proc.stdout is not None
+        tail = self._tails[proc.pid]
+        for raw in proc.stdout:
+            line = raw.rstrip("\n")
+            tail.append(line)
+            on_line(line)
+
+    def wait(self, handle: JobHandle, timeout: float | None = None) -> JobStatus:
+        proc = self._proc(handle)
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return JobStatus(RUNNING)
+        return self.exit_status(code)
+
+    def result(self, handle: JobHandle, job: TrainingJob) -> TrainingResult:
         return read_result(job.output_uri)
+
+    def cleanup(self, handle: JobHandle) -> Diagnostics:
+        proc = self._procs.pop(int(handle.extra["pid"]), None)
+        tail = list(self._tails.pop(int(handle.extra["pid"]), []))
+        if proc is None:
+            return Diagnostics(JobStatus(FAILED, reason="Unknown", message="process not started by this launcher"))
+        if proc.poll() is None:  # cleanup never leaves a process behind
+            self._kill_group(proc)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        code = proc.wait()
+        status = self.exit_status(code)
+        return Diagnostics(status, containers=[f"pid {proc.pid}: exit code {code}"], log_tail=tail)
+
+    def kill(self, handle: JobHandle) -> None:
+        proc = self._procs.get(int(handle.extra["pid"]))
+        if proc is not None and proc.poll() is None:
+            self._kill_group(proc)
+
+    # ---- helpers --------------------------------------------------------------------------------
+    def run(self, job: TrainingJob, on_line: LineSink | None = None) -> TrainingResult:
+        """Run the job to completion and return what it wrote to ``result.json``."""
+        try:
+            return run_job(self, job, on_line)
+        except LaunchError as err:
+            raise LaunchError(str(err).replace("local job", "medgrpo train (local)", 1)) from None
+
+    @staticmethod
+    def exit_status(code: int) -> JobStatus:
+        if code == 0:
+            return JobStatus(SUCCEEDED, exit_code=0)
+        return JobStatus(FAILED, reason="Error", exit_code=code, message=f"medgrpo train exited with code {code}")
+
+    def _proc(self, handle: JobHandle) -> subprocess.Popen[str]:
+        proc = self._procs.get(int(handle.extra["pid"]))
+        if proc is None:
+            raise LaunchError(f"no local process {handle.name} was started by this launcher")
+        return proc
+
+    def _kill_group(self, proc: subprocess.Popen[str]) -> None:
+        """SIGTERM the child's process group, then SIGKILL whatever is left after the grace period."""
+        try:
+            pgid = os.getpgid(proc.pid)
+        except ProcessLookupError:
+            return
+        log.warning("stopping training process group %d", pgid)
+        _signal_group(pgid, signal.SIGTERM)
+        deadline = time.monotonic() + self.kill_grace_s
+        while time.monotonic() < deadline:
+            if proc.poll() is not None and not _group_alive(pgid):
+                return
+            time.sleep(0.1)
+        _signal_group(pgid, signal.SIGKILL)
+        proc.wait()
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def read_result(output_uri: str) -> TrainingResult:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,6 +15,8 @@ class TrainingJob:
     ``output_uri`` is the run's working folder and ``checkpoint_store`` (default: a folder inside
     it) where checkpoints are uploaded; a retried job resumes from the newest stored checkpoint,
     so both must be the same across retries (they are derived from the DAG run, not the try).
+    ``attempt`` is the try number (Airflow's ``try_number``): cluster backends put it in the
+    job's name and labels, so a retry can find, re-attach to or clean up an earlier try's job.
     """
 
     recipe: str
@@ -26,6 +29,7 @@ class TrainingJob:
     image: str = "medgrpo-train:dev"
     register: bool = True
     checkpoint_store: str | None = None
+    attempt: int = 1
 
     def __post_init__(self) -> None:
         for name in ("recipe", "dataset_uri", "output_uri", "run_name"):
@@ -34,16 +38,28 @@ class TrainingJob:
         for key in list(self.tags) + list(self.overrides):
             if not re.fullmatch(r"[A-Za-z0-9_.\-]+", key):
                 raise ValueError(f"tag/override keys must match [A-Za-z0-9_.-]+, found {key!r}")
+        if int(self.attempt) < 1:
+            raise ValueError(f"TrainingJob.attempt must be >= 1, found {self.attempt}")
 
-    def train_args(self) -> list[str]:
-        """The ``medgrpo train`` arguments (the container entrypoint's argv after ``medgrpo train``)."""
+    def run_key(self) -> str:
+        """A label-safe key for the run, the same for every try: readable prefix + hash of the output URI."""
+        digest = hashlib.sha256(self.output_uri.encode()).hexdigest()[:10]
+        return f"{safe_name(self.run_name, max_len=52)}-{digest}"
+
+    def train_args(self, *, recipe: str | None = None, output_dir: str | None = None) -> list[str]:
+        """The ``medgrpo train`` arguments (the container entrypoint's argv after ``medgrpo train``).
+
+        Cluster backends pass the recipe's path inside the image and a local scratch
+        ``output_dir`` (``medgrpo train`` works in a local folder; the result is published to
+        ``output_uri`` by :mod:`medgrpo.launch.entrypoint`).
+        """
         args = [
             "--recipe",
-            self.recipe,
+            recipe or self.recipe,
             "--dataset",
             self.dataset_uri,
             "--output-dir",
-            self.output_uri,
+            output_dir or self.output_uri,
             "--run-name",
             self.run_name,
         ]
