@@ -23,7 +23,7 @@ def register(subparsers: Any) -> None:
 
     ingest = subparsers.add_parser(
         "ingest",
-        usage="medgrpo ingest [-h] [--format FMT] [--name NAME] [--policy FILE] [--eval-fraction F] [--no-deid] "
+        usage="medgrpo ingest [-h] [--format FMT] [--name NAME] [--policy NAME|FILE] [--eval-fraction F] [--no-deid] "
         "SOURCE... OUT_DIR",
         help="load, validate, de-identify, split and publish a dataset directory",
         description=(
@@ -40,7 +40,14 @@ def register(subparsers: Any) -> None:
         help="source format (default: detected per file from its content)",
     )
     ingest.add_argument("--name", default=None, help="dataset name (default: OUT_DIR's last component)")
-    ingest.add_argument("--policy", default=None, help="de-identification policy file (default: built-in)")
+    ingest.add_argument(
+        "--policy",
+        default=None,
+        metavar="NAME|FILE",
+        help="de-identification policy for every source: a built-in name (clinical, public-benchmark, surrogates) "
+        "or a policy YAML (default: public-benchmark for MedQA/MedMCQA/PubMedQA/verifiable sources, clinical "
+        "(or $MEDGRPO_DEID_POLICY) for canonical and other sources)",
+    )
     ingest.add_argument("--eval-fraction", type=float, default=0.1, help="share of items in eval (default 0.1)")
     ingest.add_argument(
         "--no-deid",

@@ -306,7 +306,9 @@ def _prepare_input(
                 bad(row.ref, str(err), row.value)
                 continue
             exact, near = dedup_keys(record)
-            shards.add({"record": record, "ref": row.ref, "src": index, "exact": exact[:32], "near": near[:32]})
+            shards.add(
+                {"record": record, "ref": row.ref, "src": index, "exact": exact[:32], "near": near[:32], "fmt": chosen}
+            )
             info["staged"] += 1
             stats["staged"] += 1
     except _read_errors() as err:  # a read failure mid-stream (network, storage); bugs propagate as they are
@@ -347,15 +349,38 @@ def _join_meta(record: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def deidentify_records(deid: Any, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """De-identify canonical records in order: text answers too; free-form meta entries too."""
+# formats of published QA corpora: their default policy is public-benchmark (DESIGN §8a)
+PUBLIC_BENCHMARK_FORMATS = frozenset({"medqa", "medmcqa", "pubmedqa", "verifiable"})
+PROTECTED_FIELDS = ("options", "answer")
+DEID_QUARANTINE = "deid_quarantine"
+
+
+def policy_for(fmt: str | None, policy: str | None = None) -> str:
+    """The de-identification policy for a source of format ``fmt``: ``policy`` when given (a name or a
+    file, for every source), else ``public-benchmark`` for published QA formats, else the default for
+    sources of unknown kind (``MEDGRPO_DEID_POLICY`` or ``clinical``)."""
+    if policy:
+        return policy
+    if fmt in PUBLIC_BENCHMARK_FORMATS:
+        return "public-benchmark"
+    from medgrpo.deid.policy import default_policy_name
+
+    return default_policy_name()
+
+
+def deidentify_items(deid: Any, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str | None]]:
+    """De-identify canonical records in order; answers and options are never altered.
+
+    Free-text fields (question, context, explanation, free-form meta) are de-identified. Options and
+    text answers are only *checked*: when the policy would change one, the record is returned unchanged
+    there and with a quarantine reason (field and entity types, never text) instead.
+    """
     prepared = [_split_meta(r) for r in records]
     out: list[dict[str, Any] | None] = [None] * len(prepared)
     groups: dict[tuple[str, ...], list[int]] = {}
     for i, rec in enumerate(prepared):
         fields = list(TEXT_FIELDS)
-        if rec.get("answer_type") == "text":
-            fields.append("answer")
+        fields.remove("options")
         if _FREE_META in rec:
             fields.append(_FREE_META)
         groups.setdefault(tuple(fields), []).append(i)
@@ -365,18 +390,51 @@ def deidentify_records(deid: Any, records: list[dict[str, Any]]) -> list[dict[st
             raise RuntimeError(f"de-identification returned {len(done)} records for {len(indexes)}")
         for i, rec in zip(indexes, done, strict=True):
             out[i] = _join_meta(rec)
-    return [r for r in out if r is not None]
+    reasons: list[str | None] = [None] * len(prepared)
+    protected = [
+        {"options": r.get("options"), "answer": r.get("answer") if r.get("answer_type") == "text" else None}
+        for r in prepared
+    ]
+    checked, _ = deid.process_batch(protected, list(PROTECTED_FIELDS))  # counted nowhere: nothing is changed
+    for i, (before, after) in enumerate(zip(protected, checked, strict=True)):
+        changed = []
+        options = before["options"] if isinstance(before["options"], dict) else {}
+        for key, text in options.items():
+            if (after["options"] or {}).get(key) != text:
+                changed.append(f"options.{key}")
+        if before["answer"] is not None and after["answer"] != before["answer"]:
+            changed.append("answer")
+        if changed:
+            types = sorted({s.entity for f in changed for s in deid.analyze(_field_text(before, f))})
+            reasons[i] = (
+                f"deid: {', '.join(changed)} would be altered by de-identification ({', '.join(types) or 'identifier'}) "
+                f"under policy {deid.policy.name}; answers and options are never changed"
+            )
+    return [r for r in out if r is not None], reasons
+
+
+def _field_text(record: Mapping[str, Any], path: str) -> str:
+    if path == "answer":
+        return str(record.get("answer") or "")
+    return str((record.get("options") or {}).get(path.split(".", 1)[1], ""))
+
+
+def deidentify_records(deid: Any, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """De-identify canonical records in order (free text only; see :func:`deidentify_items`)."""
+    return deidentify_items(deid, records)[0]
 
 
 _DEIDENTIFIERS: dict[tuple[str | None, str], Any] = {}
 
 
 def _load_deidentifier(policy: str | None) -> Any:
-    """A de-identifier for ``policy``, loaded once per process and policy content (fails closed)."""
+    """A de-identifier for ``policy`` (a built-in name, a file, or ``None`` for the default), loaded once per
+    process and policy content (fails closed)."""
     from medgrpo.deid import load_deidentifier  # type: ignore[attr-defined,unused-ignore]
+    from medgrpo.deid.policy import BUILTIN_POLICIES
 
     digest = ""
-    if policy and storage.exists(policy):  # a missing policy is the engine's to reject (DeidError)
+    if policy and policy not in BUILTIN_POLICIES and storage.exists(policy):  # a missing file: DeidError below
         digest = hashlib.sha256(storage.read_bytes(policy)).hexdigest()
     key = (policy, digest)
     if key not in _DEIDENTIFIERS:
@@ -402,42 +460,72 @@ def audit_delta(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str
 def deidentify_shard(shard_uri: str, out_uri: str, *, policy: str | None = None) -> dict[str, Any]:
     """Stage 2: de-identify one staged shard into ``out_uri``; return that shard's audit dict.
 
+    Each record goes through the policy of its source (:func:`policy_for`: ``policy`` for all when given).
+    A record whose answer or options the policy would alter is written unchanged there and marked with
+    a ``deid_quarantine`` reason; :func:`finalize` quarantines it. The audit is counts only, per policy.
     Fails closed: any de-identification error (``DeidError``) propagates and nothing is written.
     """
     items = list(_read_jsonl(shard_uri))
-    deid = _load_deidentifier(policy)
-    before = dict(deid.audit())
-    records = deidentify_records(deid, [item["record"] for item in items])
-    lines = [dumps_line({**item, "record": rec}) for item, rec in zip(items, records, strict=True)]
+    by_policy: dict[str, list[int]] = {}
+    for i, item in enumerate(items):
+        by_policy.setdefault(policy_for(item.get("fmt"), policy), []).append(i)
+    results: list[dict[str, Any] | None] = [None] * len(items)
+    audits: dict[str, dict[str, Any]] = {}
+    for name, indexes in by_policy.items():
+        deid = _load_deidentifier(name)
+        before = dict(deid.audit())
+        records, reasons = deidentify_items(deid, [items[i]["record"] for i in indexes])
+        for i, rec, reason in zip(indexes, records, reasons, strict=True):
+            results[i] = {**items[i], "record": rec, **({DEID_QUARANTINE: reason} if reason else {})}
+        audit = audit_delta(before, deid.audit())
+        audit["quarantined_protected_fields"] = sum(1 for r in reasons if r)
+        audits[str(audit.get("policy_name") or name)] = audit
+    lines = [dumps_line(r) for r in results if r is not None]
     storage.write_text_atomic(out_uri, "\n".join(lines) + ("\n" if lines else ""))
-    audit = audit_delta(before, deid.audit())
-    audit["shard"] = shard_uri
-    return audit
+    total = merge_audits([{**a, "policies": {k: a}} for k, a in audits.items()])
+    total["shard"] = shard_uri
+    return total
 
 
 def merge_audits(audits: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Sum per-shard audits into one summary (counts add; policy and engine must agree)."""
+    """Sum per-shard audits into one summary: totals, and per policy (counts add; a policy name must always
+    mean the same policy content)."""
     total: dict[str, Any] = {"records": 0, "records_touched": 0, "entities": {}, "entities_by_field": {}}
-    policies, engines = set(), set()
-    for audit in audits:
-        total["records"] += int(audit.get("records", 0))
-        total["records_touched"] += int(audit.get("records_touched", 0))
+    per_policy: dict[str, dict[str, Any]] = {}
+    engines: set[str] = set()
+
+    def add(into: dict[str, Any], audit: Mapping[str, Any]) -> None:
+        into["records"] = into.get("records", 0) + int(audit.get("records", 0))
+        into["records_touched"] = into.get("records_touched", 0) + int(audit.get("records_touched", 0))
+        into.setdefault("entities", {})
+        into.setdefault("entities_by_field", {})
         for etype, n in (audit.get("entities") or {}).items():
-            total["entities"][etype] = total["entities"].get(etype, 0) + int(n)
+            into["entities"][etype] = into["entities"].get(etype, 0) + int(n)
         for fname, per in (audit.get("entities_by_field") or {}).items():
-            slot = total["entities_by_field"].setdefault(fname, {})
+            slot = into["entities_by_field"].setdefault(fname, {})
             if isinstance(per, Mapping):
                 for etype, n in per.items():
                     slot[etype] = slot.get(etype, 0) + int(n)
-            else:
-                total["entities_by_field"][fname] = (slot if isinstance(slot, int) else 0) + int(per)
-        if audit.get("policy_sha256"):
-            policies.add(str(audit["policy_sha256"]))
+
+    for audit in audits:
+        add(total, audit)
         if audit.get("engine_version"):
             engines.add(str(audit["engine_version"]))
-    if len(policies) > 1:
-        raise IngestError(f"de-identification audits disagree on the policy: found {len(policies)} policy hashes")
-    total["policy_sha256"] = policies.pop() if policies else None
+        policies = audit.get("policies") or (
+            {str(audit.get("policy_name") or "default"): audit} if audit.get("policy_sha256") else {}
+        )
+        for name, pa in policies.items():
+            slot = per_policy.setdefault(name, {"policy_sha256": pa.get("policy_sha256")})
+            if slot["policy_sha256"] != pa.get("policy_sha256"):
+                raise IngestError(f"de-identification audits disagree on the content of policy {name!r}")
+            add(slot, pa)
+            slot["quarantined_protected_fields"] = slot.get("quarantined_protected_fields", 0) + int(
+                pa.get("quarantined_protected_fields", 0)
+            )
+    total["policies"] = per_policy
+    shas = {p["policy_sha256"] for p in per_policy.values() if p.get("policy_sha256")}
+    total["policy_sha256"] = shas.pop() if len(shas) == 1 else None
+    total["policy_name"] = next(iter(per_policy)) if len(per_policy) == 1 else None
     total["engine_version"] = ", ".join(sorted(engines)) or None
     return total
 
@@ -524,6 +612,9 @@ def finalize(
         with tempfile.TemporaryDirectory(prefix="medgrpo-dedup-") as workdir:
             plan = dedup.DedupPlan(workdir)
             for pos, item in enumerate(_iter_items(deid_shard_uris)):  # pass 1: keys only
+                if item.get(DEID_QUARANTINE):
+                    plan.add_invalid(pos, str(item[DEID_QUARANTINE]))
+                    continue
                 if check:
                     try:
                         validate_record(item["record"])
@@ -574,6 +665,7 @@ def finalize(
         if deidentified:
             deid_summary = {"enabled": True, **merge_audits(list(audits or []))}
             deid_summary["quarantine"] = quarantine_audit
+            deid_summary["policy_by_source"] = _policy_by_source(state, policy)
         elif deid is False:
             deid_summary = {"enabled": False, "reason": "--no-deid: the caller declared the sources free of PHI"}
         else:
@@ -592,6 +684,15 @@ def finalize(
         _remove_raw_staging(state)
     log.info("published %s %s", out_dir, json.dumps(counts))
     return IngestResult(out_dir=out_dir, manifest=manifest, counts=counts, quarantine_reasons=reasons)
+
+
+def _policy_by_source(state: Mapping[str, Any], policy: str | None) -> dict[str, list[str]]:
+    """Which de-identification policy each source went through (one per detected format)."""
+    out: dict[str, list[str]] = {}
+    for src in state.get("per_source", []):
+        formats = sorted({str(f) for f in (src.get("formats") or {}).values() if f})
+        out[str(src["source"])] = sorted({policy_for(f, policy) for f in formats}) or [policy_for(None, policy)]
+    return out
 
 
 def _remove_raw_staging(state: Mapping[str, Any]) -> None:

@@ -23,7 +23,13 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--text-fields", default=None, help="comma-separated field names (default: all string fields but id)"
     )
-    p.add_argument("--policy", default=None, help="policy YAML (default: the packaged Safe Harbor tag policy)")
+    p.add_argument(
+        "--policy",
+        default=None,
+        metavar="NAME|FILE",
+        help="a built-in policy (clinical, public-benchmark, surrogates) or a policy YAML "
+        "(default: $MEDGRPO_DEID_POLICY, else clinical: full Safe Harbor with tags)",
+    )
     p.add_argument("--report", default=None, help="write the audit report (counts only, never values) as JSON here")
     p.add_argument("--workers", type=int, default=1, help="worker processes (batches are spread over them)")
     p.add_argument("--batch-size", type=int, default=256, help="records per batch (each batch runs the canary)")

@@ -354,7 +354,8 @@ class Deidentifier:
         self._canary_text, self._canary_values = CANARIES[policy.kind]
         self._replacer.exclude({w for _, value in self._canary_values for w in re.split(r"[\s-]+", value)})
         self._ner_map = {"PERSON": "NAME", "LOCATION": "LOCATION", "ORGANIZATION": "ORGANIZATION", "DATE_TIME": "DATE"}
-        wanted = [e for e in ENTITY_TYPES if e not in policy.disabled]
+        supported = {e for r in recognizers for e in r.supported_entities}
+        wanted = [e for e in ENTITY_TYPES if e not in policy.disabled and e in supported]
         self._entities = wanted + ([k for k, v in self._ner_map.items() if v in wanted] if provider == "spacy" else [])
         self._operators = {
             etype: OperatorConfig("custom", {"lambda": self._make_operator(etype)}) for etype in ENTITY_TYPES
