@@ -33,10 +33,19 @@ _NEGATION_RE = re.compile(
 )
 _HEDGE_RE = re.compile(r"\b(?:or|either|and/or|both|maybe|possibly|perhaps)\b|/", re.IGNORECASE)
 _ALL_OF_RE = re.compile(r"\b(?:all|any|none)\s+of\s+(?:the\s+)?(?:above|these|those|options)\b", re.IGNORECASE)
-#: A capital letter standing alone, not an article before a lower-case word ("A fracture").
-_CAPITAL_RE = re.compile(r"(?<![\w'’])([A-Z])(?![\w'’])(?!\s+(?!(?:or|and|nor|vs|versus|to|through|thru)\b)[a-z])")
+#: A letter standing alone; "A"/"I" before a lower-case word (2+ letters) on the same line are the
+#: article and the pronoun ("A fracture", "i think"), unless that word is a connector or "option".
+_LONE_LETTER_RE = re.compile(
+    r"(?<![\w'’])([A-Za-z])(?![\w'’])"
+    r"(?!(?<=[AaIi])[ \t]+(?!(?:or|and|nor|vs|versus|to|through|thru|option|choice)\b)[a-z]\w)"
+)
 _BRACKETED_RE = re.compile(r"[(\[]\s*([A-Za-z])\s*[)\]]")
 _NAMED_RE = re.compile(r"\b(?:option|choice|letter|answer)s?\s+([A-Za-z])\b", re.IGNORECASE)
+
+
+def _key(text: str) -> str:
+    """Comparison form of an option text; a leading "A" may be a letter here, so it is kept."""
+    return normalize_words(text, leading_a=False)
 
 
 def _text_pattern(text: str) -> re.Pattern[str] | None:
@@ -56,14 +65,14 @@ def _mentions(text: str, options: Mapping[str, str], letters: frozenset[str]) ->
             found.add(letter)
             rest = pattern.sub(" ¦ ", rest)
     named = {m.group(1).upper() for regex in (_BRACKETED_RE, _NAMED_RE) for m in regex.finditer(rest)}
-    named |= {m.group(1) for m in _CAPITAL_RE.finditer(rest)}
+    named |= {m.group(1).upper() for m in _LONE_LETTER_RE.finditer(rest)}
     found |= named & letters
     return found, rest
 
 
 def _judge_rest(letter: str, rest: str, options: Mapping[str, str], letters: frozenset[str], raw: str) -> ParsedAnswer:
     """A letter followed by text: ok when the text is its option or a comment naming no other option."""
-    if options and normalize_words(rest) == normalize_words(options[letter]):
+    if options and _key(rest) == _key(options[letter]):
         return ParsedAnswer(Status.OK, letter, raw, reason="letter and its option text")
     found, masked = _mentions(rest, options, letters)
     others = sorted(found - {letter})
@@ -101,15 +110,13 @@ class ChoiceKind:
             letter = (lead.group("paren") or lead.group("bracket") or lead.group("punct")).upper()
             if letter in letters:
                 return _judge_rest(letter, lead.group("rest").strip(), options, letters, raw)
-        same_text = [k for k, v in options.items() if normalize_words(v) == normalize_words(text)]
+        same_text = [k for k, v in options.items() if _key(v) == _key(text)]
         if len(same_text) == 1:
             return ParsedAnswer(Status.OK, same_text[0], raw, reason="option text")
         if lead:  # a bare capital and a space: "C Right coronary artery", "C is correct" (not "A fracture")
             letter, rest = lead.group("bare"), lead.group("rest").strip()
             own = options.get(letter)
-            if letter in letters and (
-                (own and normalize_words(rest) == normalize_words(own)) or _VERDICT_RE.match(rest)
-            ):
+            if letter in letters and ((own and _key(rest) == _key(own)) or _VERDICT_RE.match(rest)):
                 return _judge_rest(letter, rest, options, letters, raw)
         return self._free_text(text, options, letters, raw)
 

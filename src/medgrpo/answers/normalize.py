@@ -17,8 +17,9 @@ _LEAD_RE = re.compile(
     r"(?:answer|option|choice|diagnosis|response)\s*(?:is\b|would\s+be\b|:|=|-|–)\s*[:\-=]?\s*",
     re.IGNORECASE,
 )
-#: Articles dropped: "the"/"an" anywhere, "a" only in front ("Hepatitis A" keeps its letter).
-_ARTICLES_RE = re.compile(r"^a\b|\b(?:an|the)\b")
+#: Articles dropped: "the"/"an" anywhere, "a" only in front of a word ("Hepatitis A", "A, B" keep it).
+_ARTICLES_RE = re.compile(r"\b(?:an|the)\b")
+_LEADING_A_RE = re.compile(r"^\s*a\s+(?=\w)")
 _NON_WORD_RE = re.compile(r"[^\w]+")
 
 #: British -> American spelling rules, applied word by word (after lower-casing).
@@ -103,12 +104,17 @@ def _american(word: str) -> str:
     return word
 
 
-def normalize_words(text: str) -> str:
-    """Lower case, accents and punctuation dropped, articles removed, American spelling, single spaces."""
+def normalize_words(text: str, *, leading_a: bool = True) -> str:
+    """Lower case, accents and punctuation dropped, articles removed, American spelling, single spaces.
+
+    ``leading_a=False`` keeps a leading "a", for choice answers where "A chronic ..." may be a letter.
+    """
     text = unicodedata.normalize("NFKD", text)
     text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-    text = _NON_WORD_RE.sub(" ", text.replace("_", " ")).strip()
+    if leading_a:
+        text = _LEADING_A_RE.sub(" ", text)
     text = _ARTICLES_RE.sub(" ", text)
+    text = _NON_WORD_RE.sub(" ", text.replace("_", " "))
     return " ".join(_american(w) for w in text.split())
 
 

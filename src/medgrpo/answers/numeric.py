@@ -1,6 +1,6 @@
 """Numeric answers: one number, optionally with a unit.
 
-Accepted: "16", "16.0 mEq/L", "AG = 16", "about 16", "1,600 mL", "-3.5", "2.5e3", "2.5 × 10^3".
+Accepted: "16", "16.0 mEq/L", "AG = 16", "about 16", "~16", "≈ 16", "1,600 mL", "-3.5", "2.5e3", "2.5 × 10^3".
 Zero: several numbers ("16, 18", "16 or 18", a range "14-18", "16 (normal 8-12)"), bounds ("> 16",
 "at least 16", "not 16"), no number. A written unit must be ``meta.unit`` (normalised: "mL/hr" is
 "mL/h", "kg/m2" is "kg/m²"); correct within ``meta.tolerance`` (relative) or ``meta.abs_tolerance``
@@ -28,7 +28,7 @@ _ALTERNATIVE_RE = re.compile(r"\bor\b|/|\beither\b", re.IGNORECASE)
 _ALTERNATIVE_WORD_RE = re.compile(r"\b(?:or|either)\b", re.IGNORECASE)
 _RANGE_RE = re.compile(r"\s*(?:-|–|—|\.\.|to|through|and)\s*", re.IGNORECASE)
 _BOUND_RE = re.compile(
-    r"[<>≤≥±~]=?\s*$|\b(?:more|less|greater|fewer|lower|higher)\s+than\s*$|\b(?:at\s+(?:least|most)|over|under|"
+    r"[<>≤≥±]=?\s*$|\b(?:more|less|greater|fewer|lower|higher)\s+than\s*$|\b(?:at\s+(?:least|most)|over|under|"
     r"above|below|up\s+to|not|no|never)\s*$",
     re.IGNORECASE,
 )

@@ -1,9 +1,9 @@
 """Evaluation harness: greedy, batched generation on canonical records, scored per item.
 
 Prompts are the same chat messages training uses (:func:`medgrpo.data.prompt.build_messages`),
-rendered with the model's own chat template; answers are extracted and scored with the training
-rewards' :func:`~medgrpo.train.rewards.extract_answer` and
-:func:`~medgrpo.train.rewards.score_answer`, so "correct" means the same thing in both places.
+rendered with the model's own chat template; answers are graded by the strict parser the training
+rewards use (:func:`medgrpo.answers.grade_completion`), so "correct" means the same thing in both
+places: a hedged, listed or negated answer, or a second answer block, is wrong.
 torch and transformers are imported inside :func:`evaluate_model`.
 """
 
@@ -68,13 +68,17 @@ class EvalResult:
 
 
 def score_completion(completion: str, record: Mapping[str, Any]) -> tuple[str | None, bool, bool]:
-    """``(predicted, correct, format_ok)`` for one completion against its record."""
-    from medgrpo.train.rewards import extract_answer, format_reward, score_answer
+    """``(predicted, correct, format_ok)`` for one completion against its record.
 
-    predicted = extract_answer(completion)
-    correct = score_answer(predicted, str(record["answer"]), str(record["answer_type"]), record.get("meta")) >= 1.0
-    format_ok = format_reward([completion])[0] >= 1.0
-    return predicted, correct, format_ok
+    ``predicted`` is the single answer block's text (None without exactly one block outside
+    ``<think>``); ``correct`` needs one answer of the record's type that matches (options and meta
+    are read from the record); ``format_ok`` is the format reward's rule.
+    """
+    from medgrpo.answers import Question, grade_completion, is_well_formed
+
+    grade = grade_completion(completion, Question.from_record(record))
+    predicted = grade.parsed.raw if grade.parsed.raw else None
+    return predicted, grade.correct, is_well_formed(completion)
 
 
 def score_completions(

@@ -1,7 +1,9 @@
 """Training data: a published dataset directory (DESIGN §5) turned into GRPO prompt rows.
 
 Each canonical record becomes ``{"prompt": build_messages(record), "answer", "answer_type",
-"meta" (JSON string), "id"}``; the reward functions read ``answer``/``answer_type``/``meta``.
+"meta" (JSON string), "options" (JSON string, ``{}`` without options), "id"}``; the reward
+functions read ``answer``/``answer_type``/``meta``/``options`` (a choice answered with an option's
+text needs the options). JSON strings keep the Arrow schema fixed whatever keys a row has.
 ``synth:<n>[:<seed>]`` stands for ``n`` generated calculation problems (demos, tests).
 """
 
@@ -113,13 +115,35 @@ def to_prompt_rows(
     if limit is not None and limit < len(chosen):
         random.Random(seed).shuffle(chosen)
         chosen = chosen[:limit]
+    for record in chosen:
+        _check_gradable(record)
     return [
         {
             "prompt": build_messages(r, system_prompt or SYSTEM_PROMPT),
             "answer": str(r["answer"]),
             "answer_type": str(r["answer_type"]),
             "meta": json.dumps(r.get("meta") or {}, sort_keys=True),
+            "options": json.dumps(r.get("options") or {}, sort_keys=True),
             "id": str(r["id"]),
         }
         for r in chosen
     ]
+
+
+def _check_gradable(record: dict[str, Any]) -> None:
+    """Fail before training, naming the record, when the rewards could not grade it.
+
+    The reference answer graded against its own record must be correct: that exercises the answer
+    type, the options, ``meta`` (tolerances, aliases) and the reference's own form.
+    """
+    from medgrpo.answers import Question, grade_answer
+
+    try:
+        grade = grade_answer(str(record["answer"]), Question.from_record(record))
+    except (ValueError, KeyError) as err:
+        raise ValueError(f"record {record.get('id')!r} cannot be graded: {err}") from err
+    if not grade.correct:
+        raise ValueError(
+            f"record {record.get('id')!r} cannot be graded: its own answer scores 0 "
+            f"(status {grade.status}: {grade.detail or 'no match'})"
+        )
