@@ -12,10 +12,11 @@ import json
 import logging
 import os
 import secrets
+import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,16 @@ from medgrpo.services.process import ManagedProcess, free_port, wait_http
 log = logging.getLogger(__name__)
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+# Which secret each component needs, as ``(config env var, secret file name)``. The values never go
+# into an environment: Airflow reads them with the ``_CMD`` form of the option from 0600 files. Only
+# the API server signs UI sessions; the API server and the scheduler (which issues task tokens)
+# sign and check JWTs; tasks, forked from the scheduler, inherit no secret value.
+_SECRETS_BY_COMPONENT: dict[str, tuple[tuple[str, str], ...]] = {
+    "api-server": (("AIRFLOW__API__SECRET_KEY", "api_secret_key"), ("AIRFLOW__API_AUTH__JWT_SECRET", "jwt_secret")),
+    "scheduler": (("AIRFLOW__API_AUTH__JWT_SECRET", "jwt_secret"),),
+    "dag-processor": (),
+    "triggerer": (),
+}
 TERMINAL_STATES = {"success", "failed"}
 ADMIN_USER = "admin"
 
@@ -51,18 +62,39 @@ class AirflowStack:
 
     @property
     def password(self) -> str:
-        return json.loads((self.home / "passwords.json").read_text())[ADMIN_USER]
+        self._ensure_secrets()
+        return str(json.loads((self.secrets_dir / "passwords.json").read_text())[ADMIN_USER])
 
-    def environment(self) -> dict[str, str]:
-        """The environment every Airflow component (and so every task) runs with."""
+    @property
+    def secrets_dir(self) -> Path:
+        """Folder (0700) of the stack's secret files (each 0600)."""
+        return self.home / "secrets"
+
+    def _ensure_secrets(self) -> None:
+        """Create the secret files once, readable by this user only (and tighten older ones)."""
         self.home.mkdir(parents=True, exist_ok=True)
-        secrets_file = self.home / "secrets.json"
-        if not secrets_file.exists():
-            secrets_file.write_text(json.dumps({"jwt": secrets.token_urlsafe(32), "api": secrets.token_urlsafe(16)}))
-        keys = json.loads(secrets_file.read_text())
-        passwords = self.home / "passwords.json"
-        if not passwords.exists():
-            passwords.write_text(json.dumps({ADMIN_USER: secrets.token_urlsafe(12)}))
+        self.secrets_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(self.secrets_dir, 0o700)
+        wanted = {
+            "jwt_secret": lambda: secrets.token_urlsafe(64),  # >= 64 bytes for HS512
+            "api_secret_key": lambda: secrets.token_urlsafe(16),
+            "passwords.json": lambda: json.dumps({ADMIN_USER: secrets.token_urlsafe(12)}),
+        }
+        for name, make in wanted.items():
+            write_private_file(self.secrets_dir / name, make, replace=False)
+        for legacy in ("secrets.json", "passwords.json"):  # world-readable files of earlier versions
+            (self.home / legacy).unlink(missing_ok=True)
+
+    def environment(self, component: str | None = None) -> dict[str, str]:
+        """The environment of one Airflow component (``None``: what every component shares).
+
+        Secrets are not in it: the components that need one get the ``_CMD`` form of the option,
+        which reads a 0600 file (see ``_SECRETS_BY_COMPONENT``).
+        """
+        if component is not None and component not in _SECRETS_BY_COMPONENT:
+            raise ValueError(f"unknown Airflow component {component!r}; expected one of {list(COMPONENTS)}")
+        self._ensure_secrets()
+        passwords = self.secrets_dir / "passwords.json"
         db_uri = self.db_uri or f"sqlite:///{(self.home / 'airflow.db').resolve()}"
         env = dict(os.environ)
         env.update(
@@ -81,8 +113,6 @@ class AirflowStack:
                 "AIRFLOW__API__PORT": str(self.port),
                 "AIRFLOW__API__BASE_URL": self.url,
                 "AIRFLOW__API__WORKERS": "1",
-                "AIRFLOW__API__SECRET_KEY": keys["api"],
-                "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt"],
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
                 "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "60",
                 "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
@@ -93,18 +123,24 @@ class AirflowStack:
                 "NO_PROXY": "*",
             }
         )
+        for name in list(env):  # never pass on a secret value inherited from the caller
+            if name.startswith(("AIRFLOW__API__SECRET_KEY", "AIRFLOW__API_AUTH__JWT_SECRET")):
+                del env[name]
         if self.plugins_folder is not None:
             env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(self.plugins_folder.resolve())
         env.update(self.extra_env)
+        for option, filename in _SECRETS_BY_COMPONENT.get(component or "", ()):
+            env[f"{option}_CMD"] = f"cat {shlex.quote(str((self.secrets_dir / filename).resolve()))}"
         return env
 
     def start(self, timeout: float = 240.0) -> AirflowStack:
         """Migrate the database, start the four components and wait for the API."""
         self.port = self.port or free_port()
-        env = self.environment()
         airflow = [sys.executable, "-m", "airflow"]
         started = time.monotonic()
-        migrate = subprocess.run([*airflow, "db", "migrate"], env=env, capture_output=True, text=True, timeout=timeout)
+        migrate = subprocess.run(
+            [*airflow, "db", "migrate"], env=self.environment(), capture_output=True, text=True, timeout=timeout
+        )
         if migrate.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed (exit {migrate.returncode}):\n{migrate.stderr[-3000:]}")
         log.info("airflow db migrated in %.1f s", time.monotonic() - started)
@@ -114,6 +150,7 @@ class AirflowStack:
                 argv = [*airflow, component]
                 if component == "api-server":
                     argv += ["--port", str(self.port), "--host", "127.0.0.1", "--workers", "1"]
+                env = self.environment(component)
                 proc = ManagedProcess(f"airflow-{component}", argv, env, logs / f"{component}.log")
                 self.processes.append(proc.start())
             wait_http(f"{self.url}/api/v2/monitor/health", timeout=timeout, proc=self.processes[0])
@@ -230,6 +267,25 @@ class AirflowStack:
         if isinstance(content, list):
             return "\n".join(_render_log_entry(c) for c in content)
         return str(content)
+
+
+def write_private_file(path: Path, make: Callable[[], str], *, replace: bool) -> None:
+    """Write ``make()`` to ``path`` readable and writable by this user only (0600), atomically.
+
+    An existing file is kept (``replace=False``) but its mode is tightened to 0600.
+    """
+    if path.exists() and not replace:
+        os.chmod(path, 0o600)
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(make())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _render_log_entry(entry: Any) -> str:
