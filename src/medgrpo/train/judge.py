@@ -109,6 +109,11 @@ class JudgeClient:
         self._failures_in_row = 0
         self._paused_until = 0.0
 
+    @property
+    def cached_verdicts(self) -> int:
+        with self._lock:
+            return len(self._cache)
+
     @staticmethod
     def cache_key(question: str, gold: str, answer: str) -> tuple[str, str, str]:
         return (" ".join(question.split()), " ".join(gold.split()).lower(), " ".join(answer.split()).lower())
