@@ -183,3 +183,29 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def corpus_names() -> None:
+    """The evaluation corpus's own name pool (``resources/deid/corpus_names.tsv.gz``): census-2000-derived first
+    and last names shipped in the ``probablepeople`` package (MIT), a source the detector never reads.
+
+        pip install --target /tmp/deidtools probablepeople
+        PYTHONPATH=/tmp/deidtools python -c "from medgrpo.deid._build_resources import corpus_names; corpus_names()"
+    """
+    import random
+
+    import importlib.util
+
+    spec = importlib.util.find_spec("probablepeople")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("probablepeople is not installed (pip install --target /tmp/deidtools probablepeople)")
+    base = Path(list(spec.submodule_search_locations)[0])
+    tables: dict[str, Any] = {}
+    for name in ("gender", "ratios"):  # plain data modules; the package's __init__ needs a CRF runtime
+        exec(compile((base / f"{name}.py").read_text(), name, "exec"), tables)  # noqa: S102 (maintainer tool)
+    firsts = sorted({n.lower() for n in tables["gender_names"] if re.fullmatch(r"[a-z]{2,}", n.lower())})
+    lasts = sorted(n.lower() for n, r in tables["ratios"].items() if r < 0.05 and re.fullmatch(r"[A-Z]{3,}", n))
+    rng = random.Random(20261202)
+    lasts = sorted(rng.sample(lasts, min(20000, len(lasts))))
+    _write_gz("corpus_names.tsv.gz", [f"{n}\tf" for n in firsts] + [f"{n}\tl" for n in lasts])
+    print(len(firsts), len(lasts))

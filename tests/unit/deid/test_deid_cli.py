@@ -22,7 +22,7 @@ def _run(*argv: str) -> int:
 
 @pytest.fixture()
 def src(tmp_path: Path) -> Path:
-    notes = generate_corpus(12, split="heldout", seed=3)
+    notes = generate_corpus(12, split="dev", seed=3)
     path = tmp_path / "in.jsonl"
     with path.open("w") as fh:
         for i, n in enumerate(notes):
@@ -40,7 +40,7 @@ def test_cli_keeps_order_writes_report_and_removes_phi(
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == [f"r{i}" for i in range(12)]
     assert [r["k"] for r in rows] == list(range(12))
-    notes = generate_corpus(12, split="heldout", seed=3)
+    notes = generate_corpus(12, split="dev", seed=3)
     for note, row in zip(notes, rows, strict=True):
         for start, end, _ in note.phi:
             assert note.text[start:end] not in row["question"]

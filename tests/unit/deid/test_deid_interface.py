@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from medgrpo.deid import DeidError, load_deidentifier
-from medgrpo.deid.corpus import CLINICAL_VIGNETTES
+from medgrpo.deid.clinical_texts import CLINICAL_VIGNETTES
 from medgrpo.deid.engine import Deidentifier
 
 PHI_NOTE = (
@@ -81,7 +81,7 @@ def test_audit_counts_types_and_fields_never_values() -> None:
 
 
 def test_exam_vignettes_survive_intact(deid: Deidentifier) -> None:
-    from medgrpo.deid.corpus import CLINICAL_SNIPPETS
+    from medgrpo.deid.clinical_texts import CLINICAL_SNIPPETS
 
     for vignette in [*CLINICAL_VIGNETTES, *CLINICAL_SNIPPETS]:
         assert deid.deidentify_text(vignette)[0] == vignette
@@ -157,7 +157,7 @@ def test_bad_policy_fails_closed(tmp_path: Path) -> None:
 
 
 def test_eponyms_and_named_signs_survive(deid: Deidentifier) -> None:
-    from medgrpo.deid.corpus import EPONYM_PHRASES
+    from medgrpo.deid.clinical_texts import EPONYM_PHRASES
 
     lost = []
     for phrase in EPONYM_PHRASES:
@@ -176,7 +176,7 @@ def test_ner_engine_from_policy_is_never_downloaded(tmp_path: Path) -> None:
 
 
 def test_title_case_options_and_drug_names_survive(deid: Deidentifier) -> None:
-    from medgrpo.deid.corpus import CLINICAL_OPTIONS
+    from medgrpo.deid.clinical_texts import CLINICAL_OPTIONS
 
     lost = []
     for option in CLINICAL_OPTIONS:

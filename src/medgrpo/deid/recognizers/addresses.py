@@ -47,6 +47,9 @@ _ZIP_CTX_RE = re.compile(
 _STATE_ZIP_RE = re.compile(r"\b(?:" + _STATES + r")[ \t]+(?P<zip>\d{5}(?:-\d{4})?)\b")
 
 
+_TOWN_AFTER = re.compile(r",[ \t]*(?P<town>[A-Za-z][\w'’.-]+(?:[ \t]+[A-Za-z][\w'’.-]+)?)(?=[ \t]*(?:,|\.|\n|$|;))")
+
+
 class AddressRecognizer:
     """Street addresses, P.O. boxes, city/state/ZIP lines, ZIP codes."""
 
@@ -65,6 +68,9 @@ class AddressRecognizer:
             if any(doc.lex.info(w).vocab == "clinical" and not w[:1].isupper() for w in words):
                 continue
             out.append(Span(m.start(), m.end(), "ADDRESS", 0.9))
+            town = _TOWN_AFTER.match(text, m.end())
+            if town is not None and not re.fullmatch(r"(?i)" + _STATES, town.group("town").split()[0]):
+                out.append(Span(town.start("town"), town.end("town"), "LOCATION", 0.8))
         for m in _POBOX_RE.finditer(text):
             out.append(Span(m.start(), m.end(), "ADDRESS", 0.9))
         for m in _CITY_STATE_ZIP_RE.finditer(text):

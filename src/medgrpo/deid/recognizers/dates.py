@@ -25,7 +25,7 @@ _ORD = r"(?:st|nd|rd|th)"
 _WEEKDAY = r"(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?"
 _YEAR4 = r"(?:1[89]\d{2}|20\d{2})"
 _PATTERNS = [
-    r"\b\d{4}-\d{1,2}-\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?\b",
+    r"\b\d{4}-\d{1,2}-\d{1,2}(?:T\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?)?\b",
     r"\b\d{4}/\d{1,2}/\d{1,2}\b",
     r"\b\d{4}\.\d{1,2}\.\d{1,2}\b",
     r"(?<![\w.,/-])\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})(?![\w/]|[.-]\d)",
@@ -42,7 +42,7 @@ _PATTERNS = [
 _DATE_RE = re.compile("|".join(f"(?:{p})" for p in _PATTERNS), re.IGNORECASE)
 # words right before a date
 _CUE_BEFORE = re.compile(
-    r"(?i)(?:\b(?:on|since|from|until|til|till|to|by|dated?|dob|d\.o\.b\.?|born|admit(?:ted)?|adm|admission|discharged?|"
+    r"(?i)(?:\b(?:on|since|from|until|til|till|to|by|dated?|date\s*:|dos|dob|d\.o\.b\.?|born|admit(?:ted)?|adm|admission|discharged?|"
     r"d/c(?:'d)?|dc(?:'d)?|seen|visit|surgery|procedure|last|next|before|after|of|through|thru|between|and|"
     r"effective|expires?|signed|received|reported|sent|faxed|collected|drawn|performed|scheduled|sched|started|"
     r"stopped|completed|due|f/u|fu|follow-?up|appt|appointment|as\s+of|starting|beginning|ending|s/p|pod|hd|"
@@ -65,6 +65,7 @@ _RATIO_AFTER = re.compile(
     r"rass|gcs|on\s+(?:cpap|bipap|ps|vent)|peep|ps\b|cpap)"
 )
 _FRACTION_DENOMS = {2, 3, 4, 5, 6, 8, 10}
+_TIME_AFTER = re.compile(r"\s+(?:at\s+)?\d{1,2}:\d{2}\b")
 _ORDINAL_RE = re.compile(
     r"(?i)\b(?:on|since|until|till|til|by|from|thru|through|before|after|of|starting)\s+(?:the\s+)?"
     r"(?P<value>\d{1,2}(?:st|nd|rd|th))\b(?P<after>\s*[A-Za-z]*)"
@@ -117,7 +118,7 @@ class DateRecognizer:
                     text[max(0, m.start() - 20) : m.start()]
                 ):
                     continue  # vent settings "AC 14/5/40"
-            elif _AMBIGUOUS_MONTH.match(value.lstrip()) and not re.search(r"\d{4}|'\d{2}|\d(?:st|nd|rd|th)|[-/]", value):
+            elif _AMBIGUOUS_MONTH.match(value.lstrip()) and not re.search(r"(?i)\d{4}|'\d{2}|\d(?:st|nd|rd|th)|[-/]", value):
                 # "may 5" (verb), "mar 10" (medication record), "dec 2" (decrease) need a cue or capital
                 before = text[max(0, m.start() - 30) : m.start()]
                 upper_ok = value[:1].isupper() and doc.style == "mixed"
@@ -156,12 +157,12 @@ class DateRecognizer:
                 eu_order = 1 <= day <= 12 and 1 <= mo <= 31
                 if not (us_order or (eu_order and cue)):
                     continue
-                if dash and not (cue or _WEEKDAY_BEFORE.search(before)):
+                if dash and not (cue or _WEEKDAY_BEFORE.search(before) or _TIME_AFTER.match(text, m.end())):
                     continue  # 10-20 is a range unless a date cue says otherwise
                 if not cue:
                     if _RATIO_BEFORE.search(before) or _RATIO_AFTER.match(text, m.end()):
                         continue
-                    if day in _FRACTION_DENOMS and mo <= day:
+                    if day in _FRACTION_DENOMS and (mo < day or mo in {5, 10}):
                         continue  # 1/2, 3/4, 5/5, 2/6, 4/10: fractions and grades
                     if re.search(r"\d\s*$", before) or re.search(r"[/:]\s*$", before):
                         continue

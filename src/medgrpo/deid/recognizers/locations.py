@@ -18,12 +18,13 @@ _STRONG_CUE = re.compile(
     r"vacationing|vacation|travell?ed|trip|visiting|town|city|village|neighborhood|neighbourhood|suburb)"
     r"(?:\s+(?:in|of|to|from|at|near|is))?\s+(?:the\s+)?(?:(?:town|city|village)\s+of\s+)?$"
 )
-_WEAK_CUE = re.compile(r"(?i)\b(?:in|from|to|at|near|outside|around|toward|towards|of|@)\s+(?:the\s+)?$")
+_WEAK_CUE = re.compile(r"(?i)\b(?:in|from|near|outside|around|toward|towards)\s+(?:the\s+)?$")
 _STATE_AFTER = re.compile(
     r",?[ \t]+(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
     r"NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|mass|calif|conn|fla|penn|n\.?h|n\.?y|r\.?i)\b\.?"
 )
 _COUNTY = frozenset("county parish borough township".split())
+_PREFIX = frozenset("east west north south port fort lake mount mt new upper lower old".split())
 
 
 class LocationRecognizer:
@@ -48,9 +49,14 @@ class LocationRecognizer:
                 out.append(Span(t.start, multi, "LOCATION", 0.8))
                 continue
             score = prior(t) + case_evidence(t)
+            if (strong or weak) and t.low in _PREFIX and i + 1 < len(toks):
+                u = toks[i + 1]
+                if re.fullmatch(r"[ \t]+", doc.gap(t, u)) and (u.info.place or prior(u) >= 0.3):
+                    out.append(Span(t.start, u.end, "LOCATION", 0.75))
+                    continue
             if t.info.place and (strong and score >= -3.5 or weak and score >= -1.0):
                 out.append(Span(t.start, self._extend(doc, i), "LOCATION", 0.8))
-            elif strong and score >= -1.5 and len(t.low) >= 3:
+            elif (strong and score >= -1.5 or weak and score >= 0.3 and not t.info.is_name) and len(t.low) >= 4:
                 out.append(Span(t.start, self._extend(doc, i), "LOCATION", 0.7))
             elif _STATE_AFTER.match(text, t.end) and (t.info.place or score >= -1.0) and len(t.low) >= 3:
                 if not (t.is_upper and len(t.low) <= 3 and t.info.vocab):
@@ -78,6 +84,8 @@ class LocationRecognizer:
         t: Token = toks[i]
         if i + 1 < len(toks):
             u = toks[i + 1]
-            if re.fullmatch(r"[ \t]+", doc.gap(t, u)) and (u.info.place or prior(u) + case_evidence(u) >= 0.5):
+            town_word = u.low in {"falls", "springs", "heights", "junction", "center", "landing", "harbor", "crossing",
+                                  "city", "beach", "valley", "hills", "village", "park", "lake"}  # fmt: skip
+            if re.fullmatch(r"[ \t]+", doc.gap(t, u)) and (u.info.place or town_word or prior(u) + case_evidence(u) >= 0.5):
                 return u.end
         return t.end

@@ -23,6 +23,7 @@ from medgrpo.deid.recognizers.words import (
     EPONYM_AFTER,
     LABELS,
     RELATIONS,
+    STRONG_WEAK_BEFORE,
     TITLES,
     UNITS_AFTER,
     WEAK_BEFORE,
@@ -113,6 +114,8 @@ class NameRecognizer:
             return bonus
         if p.low in LABELS and _LABEL_GAP.fullmatch(gap):
             return 4.0
+        if p.low in STRONG_WEAK_BEFORE and _SPACE.fullmatch(gap):
+            return 2.0  # "per weinsteiger", "paged smith": shorthand for a person
         if p.low in WEAK_BEFORE and _SPACE.fullmatch(gap):
             return 1.0
         return 0.0
@@ -129,6 +132,8 @@ class NameRecognizer:
             if nx.low in {"pa", "do", "pt", "ot", "rd"} and not (nx.is_upper and "," in gap):
                 return 0.0  # "pa" pulmonary artery, "do" the verb: only ", PA"
             return 4.0
+        if nx.low in RELATIONS and re.fullmatch(r"[ \t]*[(,][ \t]*", gap):
+            return 3.0  # "ming milinkovich (daughter)"
         if nx.low in UNITS_AFTER and _SPACE.fullmatch(gap):
             return -5.0
         if nx.low in AFTER_PERSON and _SPACE.fullmatch(gap):
@@ -203,8 +208,10 @@ class NameRecognizer:
         if _is_initial(t):
             if j < i:  # "J. Smith", "j smith"
                 return re.fullmatch(r"\.?[ \t]*", gap) is not None and not (t.sent_start and t.text in "AI" and not gap.startswith("."))
-            # "Smith J." / "SMITH, J" at the end of a clause
+            # "Smith J." / "SMITH, J" at the end of a clause (not the M of "M.D.")
             after = doc.text[t.end : t.end + 2]
+            if re.match(r"\.[ \t]*[A-Za-z]\b\.?", doc.text[t.end : t.end + 4]):
+                return False
             return re.fullmatch(r",?[ \t]+", gap) is not None and re.match(r"\.|,|\s*$|\s*\n|;", after) is not None
         base = prior(t) + case_evidence(t)
         plain = _SPACE.fullmatch(gap) is not None

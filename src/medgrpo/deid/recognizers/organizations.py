@@ -33,7 +33,8 @@ _ORG_WORDS = frozenset(
     women's womens deaconess baptist methodist presbyterian lutheran adventist episcopal jewish hebrew beth israel
     shriners mercy sacred heart holy cross good samaritan providence christ trinity grace sinai veterans va state
     north south east west new lake river mountain park hill hills bay harbor harbour island point spring springs
-    falls island mass massachusetts lady our of the and &""".split()
+    falls island mass massachusetts lady our of the and & heights junction landing crossing center centre port fort
+    beach village city""".split()
 )
 _GENERIC = frozenset(
     """general community regional county university medical childrens children's women's womens state city veterans
@@ -104,6 +105,8 @@ class OrganizationRecognizer:
             gap = doc.gap(u, toks[k + 1])
             if "\n" in gap or not re.fullmatch(r"['’]?s?\.?[ \t]+|-|[ \t]*&[ \t]*", gap):
                 break
+            if "." in gap and u.low not in {"st", "mt", "ste"}:
+                break  # a sentence ended: "in Holhaven. Hospital course"
             if u.low in _STOP and u.low not in {"of", "the", "and"}:
                 break
             if u.low in _ORG_WORDS or _nameish(u):

@@ -22,8 +22,10 @@ RELATIONS = frozenset(
 )
 LABELS = frozenset(
     """name patient pt attending resident intern fellow pcp md rn np nurse provider physician surgeon contact hcp proxy
-    nok guardian spouse mother father signed dictated cc to from author by attn attending's rn's""".split()
+    nok guardian spouse mother father signed dictated cc to from author by attn attending's rn's caller callers
+    provider pharmacist therapist referring ordering""".split()
 )
+STRONG_WEAK_BEFORE = frozenset("per paged notified page".split())
 WEAK_BEFORE = frozenset(
     """per called paged page notified spoke talked informed updated discussed with by from to and seen visited met
     asked told d/w w/ c/w reviewed consulted cleared ok'd okayed approved via contacted phoned texted emailed""".split()
@@ -47,6 +49,19 @@ UNITS_AFTER = frozenset(
     """mg mcg ug g gm gram grams kg ml cc l units unit u iu meq mmol mm cm mmhg tab tabs tablet tablets cap caps puff
     puffs drop drops gtt gtts""".split()
 )
+
+
+def _typo_of_known(low: str) -> bool:
+    """``low`` is an everyday or clinical word with two adjacent letters swapped ("pateint", "dsicharge")."""
+    from medgrpo.deid.lexicon import load_lexicon
+
+    lex = load_lexicon()
+    for k in range(len(low) - 1):
+        cand = low[:k] + low[k + 1] + low[k] + low[k + 2 :]
+        info = lex.info(cand)
+        if (info.english and info.english <= 70 and not info.is_name) or info.vocab == "clinical":
+            return True
+    return False
 
 
 def prior(t: Token) -> float:
@@ -74,6 +89,8 @@ def prior(t: Token) -> float:
         base = 2.5 if census else 1.2
     elif info.place:
         base = 1.0
+    elif len(low) >= 5 and _typo_of_known(low):
+        base = -2.5  # a typo of a known word, not a name
     else:
         base = 0.3
     if len(low) == 2:
