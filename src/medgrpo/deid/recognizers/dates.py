@@ -46,6 +46,7 @@ _CUE_BEFORE = re.compile(
     r"d/c(?:'d)?|dc(?:'d)?|seen|visit|surgery|procedure|last|next|before|after|of|through|thru|between|and|"
     r"effective|expires?|signed|received|reported|sent|faxed|collected|drawn|performed|scheduled|sched|started|"
     r"stopped|completed|due|f/u|fu|follow-?up|appt|appointment|as\s+of|starting|beginning|ending|s/p|pod|hd|"
+    r"meeting|encounter|bm|visit|admission|discharge|called|phoned|cath|echo|ct|mri|cxr|"
     r"" + _WEEKDAY + r")\.?|@|-)\s*(?:the\s+)?$"
 )
 _WEEKDAY_BEFORE = re.compile(r"(?i)\b" + _WEEKDAY + r"\.?,?\s*$")

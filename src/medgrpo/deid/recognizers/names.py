@@ -40,6 +40,16 @@ _TITLE_GAP = re.compile(r"\.?[ \t]*")
 _RELATION_GAP = re.compile(r"(?:[ \t]*[,:\-(][ \t]*|[ \t]+|'s[ \t]+)")
 _LABEL_GAP = re.compile(r"[ \t]*[:=][ \t]*|[ \t]+(?:is|was)[ \t]+")
 _CRED_GAP = re.compile(r",?[ \t]*")
+_PHRASE_CUE = re.compile(
+    r"(?i)\b(?:spoke|spoken|speaking|talked|talking|discussed|met|meeting|conferred|consulted)[ \t]+(?:w/|with|to)[ \t]*$|"
+    r"\b(?:signed|dictated|transcribed|cosigned|co-signed|seen|examined|written|reviewed)[ \t]+by:?[ \t]*$|"
+    r"\bd/w[ \t]+$"
+)
+
+
+def flags_strong(t: Token) -> bool:
+    """A surname-like token ("LAST," of "LAST, FIRST"): not ordinary vocabulary."""
+    return prior(t) >= -1.0
 
 
 def _is_initial(t: Token) -> bool:
@@ -114,6 +124,8 @@ class NameRecognizer:
             return bonus
         if p.low in LABELS and _LABEL_GAP.fullmatch(gap):
             return 4.0
+        if _PHRASE_CUE.search(doc.text[max(0, t.start - 24) : t.start]):
+            return 3.0  # "spoke w/ x", "signed by x", "meeting with x"
         if p.low in STRONG_WEAK_BEFORE and _SPACE.fullmatch(gap):
             return 2.0  # "per weinsteiger", "paged smith": shorthand for a person
         if p.low in WEAK_BEFORE and _SPACE.fullmatch(gap):
@@ -220,6 +232,10 @@ class NameRecognizer:
         if not (plain or comma or hyphen):
             return False
         other = toks[i]
+        if hyphen and t.info.vocab not in {"clinical", "device"}:
+            return True  # the second part of a double-barrelled name, whatever it is
+        if comma and j > i and t.info.first and flags_strong(other):
+            return True  # "FEDDERS, KEN" after a label
         if plain or hyphen:
             if base >= -1.0:
                 return True

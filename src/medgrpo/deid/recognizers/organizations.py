@@ -67,6 +67,11 @@ def _nameish(t: Token) -> bool:
     return prior(t) + case_evidence(t) >= -2.5 and t.info.vocab not in {"clinical", "geography"}
 
 
+def _org_part(t: Token) -> bool:
+    """A word that can be part of a facility's name (a state in "St. Carolina's" too)."""
+    return _nameish(t) or t.info.vocab == "geography"
+
+
 class OrganizationRecognizer:
     """Named health-care facilities and employers, in any letter case."""
 
@@ -109,7 +114,7 @@ class OrganizationRecognizer:
                 break  # a sentence ended: "in Holhaven. Hospital course"
             if u.low in _STOP and u.low not in {"of", "the", "and"}:
                 break
-            if u.low in _ORG_WORDS or _nameish(u):
+            if u.low in _ORG_WORDS or _org_part(u):
                 taken.append(u)
                 k -= 1
                 continue

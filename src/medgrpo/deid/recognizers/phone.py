@@ -26,6 +26,7 @@ _CUE_RE = re.compile(
     r"ext|extension|fax|call|called|calling|reach|reached|contact|number|no|#)\b\.?\s*(?:#|no\.?|number|at|is|:)?\s*"
     r"(?P<value>\(?\d[\d().\s-]{2,16}\d)(?![\w/]|[.,]\d)"
 )
+_PAGER_SHAPE = re.compile(r"(?<![\w/.:-])\d-\d{4}(?![\w/-]|[.,]\d)")
 _FAX_RE = re.compile(r"(?i)\bfax|facsimile")
 _PAGER_RE = re.compile(r"(?i)\b(?:pager|pgr|beeper|bpr|page[ds]?|ext|extension)\b")
 _UNIT_AFTER = re.compile(
@@ -96,6 +97,9 @@ class PhoneRecognizer:
             if not pager and _looks_like_times(value):
                 continue
             found.append((m.start("value"), m.end("value"), 0.85))
+        for m in _PAGER_SHAPE.finditer(text):
+            if not _UNIT_AFTER.match(text, m.end()):
+                found.append((m.start(), m.end(), 0.6))  # "4-4817": the shape of an internal pager/extension
         out: list[Span] = []
         for start, end, score in found:
             ext = _EXT_RE.match(text, end)
