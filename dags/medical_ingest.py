@@ -72,7 +72,11 @@ Leave *sources* empty to ingest the embedded sample data. Review the de-identifi
         "policy": optional(
             "string",
             title="De-identification policy",
-            description="Path to a policy YAML; empty = the packaged default policy.",
+            description=(
+                "A built-in policy name (clinical, public-benchmark, surrogates) or a policy YAML path / s3:// URI, "
+                "applied to every source; empty = per source: public-benchmark for MedQA, MedMCQA, PubMedQA and "
+                "verifiable files, clinical (or MEDGRPO_DEID_POLICY) for canonical and other sources."
+            ),
         ),
         "shard_size": Param(
             5000,
