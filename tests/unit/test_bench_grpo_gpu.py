@@ -30,8 +30,9 @@ def _planned(arm: grpo_gpu.Arm, work: grpo_gpu.Work, *, cuda: bool, tmp_path: Pa
     return grpo_gpu.planned_work(GRPOConfig(**kwargs), work)
 
 
-@pytest.mark.parametrize("work", [grpo_gpu.SMOKE_WORK, grpo_gpu.GPU_WORK], ids=["smoke", "gpu"])
-@pytest.mark.parametrize("cuda", [False, True], ids=["cpu", "cuda"])
+@pytest.mark.parametrize(
+    ("work", "cuda"), [(grpo_gpu.SMOKE_WORK, False), (grpo_gpu.GPU_WORK, True)], ids=["cpu-smoke", "cuda-gpu"]
+)
 def test_every_arm_plans_the_same_work(work: grpo_gpu.Work, cuda: bool, tmp_path: Path) -> None:
     planned = {arm.name: _planned(arm, work, cuda=cuda, tmp_path=tmp_path) for arm in grpo_gpu.ARMS}
     baseline = planned[grpo_gpu.BASELINE]
@@ -179,3 +180,27 @@ def test_decode_roofline_is_weight_and_kv_reads_at_hbm_bandwidth() -> None:
     expected += sum(weights + kv * (10 + s + 20 + s) for s in range(3))
     assert grpo_limits.generation_roofline_seconds(QWEN05, prompts, completions, peak) == pytest.approx(expected / 1e12)
     assert kv == 2 * 24 * 2 * 64 * 2
+
+
+def test_step_summary_reports_roofline_fraction_and_mfu_against_the_peak() -> None:
+    from grpo_phases import StepRecord, summarise_steps
+
+    peak = grpo_limits.detect_gpu_peak("NVIDIA H100 80GB HBM3")
+    assert peak is not None
+    prompts, completions = [150] * 64, [256] * 64
+    steps = [
+        StepRecord(step_s=10.0, generation_s=6.0, rollout_s=7.0, prompt_lengths=prompts, completion_lengths=completions)
+        for _ in range(5)
+    ]
+    summary = summarise_steps(steps, shape=QWEN05, peak=peak, no_peak_reason="-", lora=False)
+    roofline = grpo_limits.generation_roofline_seconds(QWEN05, prompts, completions, peak)
+    assert summary["gen_roofline_fraction"] == pytest.approx(roofline / 6.0)
+    flops = grpo_limits.training_flops(QWEN05, prompts, completions)
+    assert summary["train_mfu"] == pytest.approx(flops / (3.0 * 989.5e12))  # training = step - rollout
+    assert summary["tokens_per_s"] == pytest.approx(64 * (150 + 256) / 10.0)
+    assert summary["mean_completion_length"] == 256 and summary["completions_per_step_measured"] == 64
+    assert 0 < summary["gen_roofline_fraction"] < 1 and 0 < summary["train_mfu"] < 1
+
+    no_peak = summarise_steps(steps, shape=QWEN05, peak=None, no_peak_reason="CPU run", lora=False)
+    assert no_peak["train_mfu"] is None and no_peak["train_mfu_reason"] == "CPU run"
+    assert no_peak["gen_roofline_fraction"] is None and no_peak["gen_roofline_fraction_reason"] == "CPU run"
