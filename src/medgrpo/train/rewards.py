@@ -1,10 +1,13 @@
-"""Reward functions for GRPO on medical questions (pure Python: evaluation imports these too).
+"""Reward functions for GRPO on medical questions (pure Python: no torch at import).
 
 Every reward has TRL's signature ``(completions, **columns) -> list[float]``: ``completions`` are
 conversational (``[[{"role": "assistant", "content": ...}], ...]``) or plain strings, and the
-dataset's ``answer``, ``answer_type`` and ``meta`` columns arrive as lists of the same length
-(``meta`` as a dict or a JSON string). Parameterised rewards come from small factories, and
-:func:`get_reward_funcs` maps recipe names to functions, failing fast on an unknown name.
+dataset's ``answer``, ``answer_type``, ``meta`` and ``options`` columns arrive as lists of the
+same length (``meta``/``options`` as dicts or JSON strings; ``options`` may be absent). Answers
+are graded by the strict parser of :mod:`medgrpo.answers`, which evaluation uses too: hedges,
+lists, negations and a second answer block earn nothing. Parameterised rewards come from small
+factories, and :func:`get_reward_funcs` maps recipe names to functions, failing fast on an
+unknown name. ``judge`` (an LLM judge for undecided free-text answers) is opt-in.
 """
 
 from __future__ import annotations
