@@ -31,6 +31,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
         "mlflow": {
             "backendStore": {"existingSecret": "mlflow-postgres-urls"},
             "auth": {"existingSecret": "mlflow-admin"},
+            "webhooks": {"existingSecret": "mlflow-webhook-key"},
             "artifacts": {"awsCredentialsSecret": "mlflow-aws-credentials"},
         }
     },
@@ -52,6 +53,7 @@ VALUE_SETS: dict[str, dict[str, Any]] = {
             "allowedHosts": ["mlflow.hospital.example"],
             "backendStore": {"existingSecret": "mlflow-postgres-urls"},
             "auth": {"existingSecret": "mlflow-admin"},
+            "webhooks": {"existingSecret": "mlflow-webhook-key"},
             "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/mlflow"}},
             "artifacts": {"destination": "s3://hospital-ml-artifacts/mlflow", "awsRegion": "eu-central-1"},
         },

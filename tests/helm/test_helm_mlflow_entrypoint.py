@@ -63,6 +63,7 @@ SECRET_FILES = {
     "auth/admin-username": "admin\n",
     "auth/admin-password": "s3cret-admin-password\n",
     "auth/flask-secret-key": "flask-key-0123456789\n",
+    "webhooks/encryption-key": "Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXg=\n",
 }
 
 
@@ -88,6 +89,7 @@ def test_auth_on_reads_every_secret_file_and_selects_the_basic_auth_app(
     assert environ["MLFLOW_BACKEND_STORE_URI"] == SECRET_FILES["backend-store/uri"].strip()
     assert environ["MLFLOW_AUTH_ADMIN_PASSWORD"] == "s3cret-admin-password"
     assert environ["MLFLOW_FLASK_SERVER_SECRET_KEY"] == "flask-key-0123456789"
+    assert environ["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"] == SECRET_FILES["webhooks/encryption-key"].strip()
     assert auth_ini.stat().st_mode & 0o777 == 0o600
 
     # MLflow's own reader sees the user-store URL unmangled ('%40' survives its interpolation).
@@ -140,6 +142,7 @@ def test_the_rendered_deployment_starts_a_real_mlflow_server(
     import boto3
     import mlflow
     import requests
+    from cryptography.fernet import Fernet
 
     bucket = f"mlflow-{uuid.uuid4().hex[:8]}"
     s3 = boto3.client(
@@ -165,7 +168,13 @@ def test_the_rendered_deployment_starts_a_real_mlflow_server(
     port = free_port()
     env.update(
         MEDGRPO_MLFLOW_SECRETS_DIR=str(
-            _write_secrets(tmp_path / "secrets", {"backend-store/uri": pg_database("helm_mlflow")})
+            _write_secrets(
+                tmp_path / "secrets",
+                {
+                    "backend-store/uri": pg_database("helm_mlflow"),
+                    "webhooks/encryption-key": Fernet.generate_key().decode(),
+                },
+            )
         ),
         MLFLOW_HOST="127.0.0.1",
         MLFLOW_PORT=str(port),

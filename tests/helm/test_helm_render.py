@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -97,21 +98,30 @@ def test_mlflow_reads_every_credential_from_secret_files(rendered_sets: dict[str
         assert not container.get("envFrom"), value_set
         assert not [e for e in container["env"] if "valueFrom" in e], f"{value_set}: env from a Secret"
         secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
-        assert set(secrets) >= {"backend-store", "auth"}, value_set
+        assert set(secrets) >= {"backend-store", "auth", "webhooks"}, value_set
 
 
 def test_existing_secrets_replace_the_chart_named_ones(rendered_sets: dict[str, list[dict[str, Any]]]) -> None:
     defaults = rendered_sets["defaults"]
     pod = find(defaults, "Deployment", "medgrpo-mlflow")[0]["spec"]["template"]["spec"]
     secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
-    assert secrets == {"backend-store": "medgrpo-mlflow-db", "auth": "medgrpo-mlflow-auth"}
+    assert secrets == {
+        "backend-store": "medgrpo-mlflow-db",
+        "auth": "medgrpo-mlflow-auth",
+        "webhooks": "medgrpo-mlflow-webhooks",
+    }
     generated = find(defaults, "Secret", "medgrpo-mlflow-auth")
     assert len(generated) == 1 and set(generated[0]["data"]) == {"admin-username", "admin-password", "flask-secret-key"}
 
     existing = rendered_sets["existing-secrets"]
     pod = find(existing, "Deployment", "medgrpo-mlflow")[0]["spec"]["template"]["spec"]
     secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
-    assert secrets == {"backend-store": "mlflow-postgres-urls", "auth": "mlflow-admin", "aws": "mlflow-aws-credentials"}
+    assert secrets == {
+        "backend-store": "mlflow-postgres-urls",
+        "auth": "mlflow-admin",
+        "webhooks": "mlflow-webhook-key",
+        "aws": "mlflow-aws-credentials",
+    }
     assert find(existing, "Secret") == [], "the chart must not create a Secret when one is brought"
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
     assert env["AWS_SHARED_CREDENTIALS_FILE"] == "/etc/medgrpo/secrets/aws/credentials"
@@ -122,8 +132,24 @@ def test_auth_can_be_turned_off_and_then_mounts_no_auth_secret(render_chart: Ren
     pod = find(objects, "Deployment", "medgrpo-mlflow")[0]["spec"]["template"]["spec"]
     env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
     assert env["MEDGRPO_MLFLOW_AUTH"] == "false"
-    assert [v["name"] for v in pod["volumes"] if "secret" in v] == ["backend-store"]
-    assert find(objects, "Secret") == []
+    assert [v["name"] for v in pod["volumes"] if "secret" in v] == ["backend-store", "webhooks"]
+    assert [s["metadata"]["name"] for s in find(objects, "Secret")] == ["medgrpo-mlflow-webhooks"]
+
+
+def test_webhooks_reach_in_cluster_airflow_with_a_kept_encryption_key(
+    rendered_sets: dict[str, list[dict[str, Any]]],
+) -> None:
+    from cryptography.fernet import Fernet
+
+    objects = rendered_sets["defaults"]
+    container = find(objects, "Deployment", "medgrpo-mlflow")[0]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["MLFLOW_WEBHOOK_ALLOWED_SCHEMES"] == "http,https"
+    assert env["MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS"] == "true"
+    secret = find(objects, "Secret", "medgrpo-mlflow-webhooks")[0]
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    key = base64.b64decode(secret["data"]["encryption-key"])
+    assert Fernet(key).decrypt(Fernet(key).encrypt(b"hmac secret")) == b"hmac secret"
 
 
 def test_workload_identity_annotates_the_training_service_account(render_chart: RenderChart) -> None:

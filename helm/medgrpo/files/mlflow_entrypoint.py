@@ -1,9 +1,10 @@
 """Start the MLflow tracking server with its credentials read from Secret files, not pod env vars.
 
 The chart mounts the backend-store Secret under ``$MEDGRPO_MLFLOW_SECRETS_DIR/backend-store`` and the
-basic-auth Secret under ``.../auth``. This script turns them into what ``mlflow server`` reads
-(``MLFLOW_BACKEND_STORE_URI``, ``MLFLOW_AUTH_ADMIN_*``, ``MLFLOW_FLASK_SERVER_SECRET_KEY`` and a
-basic-auth config file on a writable emptyDir) and then replaces itself with ``mlflow server``, so
+basic-auth Secret under ``.../auth`` and the webhook key under ``.../webhooks``. This script turns
+them into what ``mlflow server`` reads (``MLFLOW_BACKEND_STORE_URI``, ``MLFLOW_AUTH_ADMIN_*``,
+``MLFLOW_FLASK_SERVER_SECRET_KEY``, ``MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY`` and a basic-auth config
+file on a writable emptyDir) and then replaces itself with ``mlflow server``, so
 no credential appears in the pod spec. Standard library only: it runs in the MLflow image.
 """
 
@@ -56,6 +57,8 @@ def server_command(environ: dict[str, str], extra_args: list[str]) -> list[str]:
     """Fill ``environ`` from the mounted Secrets and return the ``mlflow server`` argv to exec."""
     secrets_dir = Path(environ.get("MEDGRPO_MLFLOW_SECRETS_DIR", "/etc/medgrpo/secrets"))
     environ["MLFLOW_BACKEND_STORE_URI"] = read_secret(secrets_dir, "backend-store/uri")
+    # Webhook secrets are stored encrypted; without a fixed key MLflow makes a new one at every start.
+    environ["MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY"] = read_secret(secrets_dir, "webhooks/encryption-key")
     argv = ["mlflow", "server"]
     if environ.get("MEDGRPO_MLFLOW_AUTH", "true").lower() == "true":
         auth_config = Path(environ.get("MEDGRPO_MLFLOW_AUTH_CONFIG", "/tmp/mlflow-auth/basic_auth.ini"))

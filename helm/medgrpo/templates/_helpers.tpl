@@ -96,6 +96,11 @@ checkov.io/skip1: "CKV_K8S_43=No image digest configured: the chart references t
 {{- default (printf "%s-auth" (include "medgrpo.mlflow.fullname" .)) .Values.mlflow.auth.existingSecret -}}
 {{- end -}}
 
+{{/* The Secret with the webhook-secret encryption key: the operator's existingSecret, else the one the chart generates. */}}
+{{- define "medgrpo.mlflow.webhooksSecretName" -}}
+{{- default (printf "%s-webhooks" (include "medgrpo.mlflow.fullname" .)) .Values.mlflow.webhooks.existingSecret -}}
+{{- end -}}
+
 {{/* In-cluster URL of the MLflow Service, or settings.mlflowTrackingUri when set. */}}
 {{- define "medgrpo.mlflow.trackingUri" -}}
 {{- if .Values.settings.mlflowTrackingUri -}}
