@@ -69,7 +69,9 @@ _TOWN_HEAD = (
     "thorn wal west white wick wil win wood brook brad chester dun ever hart high lake mill new spring sum "
     "wex yar zell tarn orr belle cran dover fox gran hol hunt"
 ).split()
-_TOWN_TAIL = "ton ville field brook ford port wood dale burg bury ham stead ridge haven mouth by wick well mere leigh".split()
+_TOWN_TAIL = (
+    "ton ville field brook ford port wood dale burg bury ham stead ridge haven mouth by wick well mere leigh".split()
+)
 _TOWN_WORD = ("Falls", "Springs", "Heights", "Junction", "Center", "Landing", "Harbor", "Crossing")
 _STREET = ("St", "Street", "Ave", "Avenue", "Rd", "Road", "Lane", "Drive", "Way", "Court", "Blvd")
 _HOSP_TAIL = ("Hospital", "hosp", "Medical Center", "Med Ctr", "Memorial Hospital", "Rehab", "Nursing Home",
@@ -133,10 +135,17 @@ class _Gen:
         return self.rng.choice(shapes)
 
     def pager(self) -> str:
-        return self.rng.choice((f"{self.rng.randint(1, 9)}-{self.rng.randint(1000, 9999)}", str(self.rng.randint(10000, 99999))))
+        return self.rng.choice(
+            (f"{self.rng.randint(1, 9)}-{self.rng.randint(1000, 9999)}", str(self.rng.randint(10000, 99999)))
+        )
 
     def mrn(self) -> str:
-        return self.rng.choice((str(self.rng.randint(1000000, 99999999)), f"{self.rng.randint(100, 999)}-{self.rng.randint(10, 99)}-{self.rng.randint(10, 99)}"))
+        return self.rng.choice(
+            (
+                str(self.rng.randint(1000000, 99999999)),
+                f"{self.rng.randint(100, 999)}-{self.rng.randint(10, 99)}-{self.rng.randint(10, 99)}",
+            )
+        )
 
     def age(self) -> str:
         return str(self.rng.randint(90, 104))
@@ -311,7 +320,9 @@ def write_split(path: Path, notes: list[Note]) -> str:
 def read_split(path: Path = FROZEN_TEST) -> tuple[list[Note], str]:
     """The notes of a written split and the sha256 of its uncompressed text."""
     body = gzip.decompress(path.read_bytes())
-    return [Note.from_json(line) for line in body.decode("utf-8").splitlines() if line], hashlib.sha256(body).hexdigest()
+    return [Note.from_json(line) for line in body.decode("utf-8").splitlines() if line], hashlib.sha256(
+        body
+    ).hexdigest()
 
 
 def overlap_report(notes: list[Note]) -> dict[str, float]:

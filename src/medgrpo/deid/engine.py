@@ -115,8 +115,10 @@ def _quick_clean(text: str) -> bool:
     lex = load_lexicon()
     for m in _QUICK_WORD.finditer(text):
         info = lex.info(m.group(0))
-        if info.is_name or info.place or not (
-            (info.english and info.english <= 50) or info.vocab == "clinical" or info.medical
+        if (
+            info.is_name
+            or info.place
+            or not ((info.english and info.english <= 50) or info.vocab == "clinical" or info.medical)
         ):
             return False
     return True

@@ -1,10 +1,12 @@
 """Word lists behind name, place and organisation detection, loaded once per process from ``resources/deid``.
 
 A Philter-style *known-safe* vocabulary decides what can never be a name on its own: English words
-(SCOWL, by commonness level), drug names, medical morphology, and the hand-curated clinical
-vocabulary (abbreviations, nursing shorthand, device eponyms). Name dictionaries (US Census first
-and last names with frequency ranks, Faker's international names) and a US place gazetteer say
-what probably is PHI. Every lookup is by lower-case, accent-folded word, so detection does not
+(SCOWL, by commonness level), drug names, medical morphology, the words of ICD-10-CM, and the
+hand-curated clinical vocabulary (abbreviations, nursing shorthand, device eponyms). Name
+dictionaries (US Census first and last names with frequency ranks, Faker's international names) and
+a US place gazetteer say what probably is PHI. A word in no list gets a *spelling* score instead
+(``WordInfo.shape``: a character-trigram model of names against known-safe words), so an unseen
+surname ("Schweigart") and an unseen disease word ("Erythematosus") are told apart. Every lookup is by lower-case, accent-folded word, so detection does not
 depend on letter case. Sources and licences: ``deid/README.md``; rebuild with ``_build_resources``.
 """
 
@@ -18,8 +20,11 @@ from functools import lru_cache
 from pathlib import Path
 
 RESOURCE_DIR = Path(__file__).resolve().parent.parent / "resources" / "deid"
-_FILES = ("english.tsv.gz", "medical.txt.gz", "names.tsv.gz", "places.txt.gz", "clinical_vocabulary.txt")
-VOCAB_CLASSES = ("clinical", "device", "eponym", "geography")
+_FILES = (
+    "english.tsv.gz", "medical.txt.gz", "names.tsv.gz", "places.txt.gz", "clinical_vocabulary.txt", "icd.txt.gz",
+    "namelike.tsv.gz",
+)  # fmt: skip
+VOCAB_CLASSES = ("clinical", "device", "eponym", "geography", "medname")  # medname: an ICD word that is also a name
 
 
 def fold(word: str) -> str:
@@ -45,11 +50,17 @@ class WordInfo:
     first: int  # first-name rank (1 = most common; 99999 = listed without rank); 0 = not a first name
     last: int  # last-name rank, as above
     place: bool  # a US city, town or county name
+    shape: float = 0.0  # words in no list only: how name-like the spelling is (log-ratio, about -3 .. +3)
 
     @property
     def is_name(self) -> bool:
         """In a person-name dictionary."""
         return bool(self.first or self.last)
+
+    @property
+    def known(self) -> bool:
+        """In some list (vocabulary, names or places)."""
+        return bool(self.english or self.medical or self.vocab or self.first or self.last or self.place)
 
     @property
     def safe(self) -> bool:
@@ -68,6 +79,7 @@ class Lexicon:
     last_rank: dict[str, int]
     places: frozenset[str]
     multiword_places: dict[str, tuple[str, ...]]
+    namelike: dict[str, float]
     version: str
     _cache: dict[str, WordInfo] = field(default_factory=dict, repr=False)
 
@@ -78,17 +90,28 @@ class Lexicon:
             return hit
         low = fold(word)
         base = low[:-2] if low.endswith(("'s", "’s")) else low
+        bare = base.replace("'", "").replace("’", "")  # o'neill -> oneill (the census spelling)
         info = WordInfo(
             english=self.english.get(low) or self.english.get(base, 0),
             medical=low in self.medical or base in self.medical,
             vocab=self.vocab.get(low) or self.vocab.get(base, ""),
-            first=self.first_rank.get(base, 0),
-            last=self.last_rank.get(base, 0),
+            first=self.first_rank.get(base) or self.first_rank.get(bare, 0),
+            last=self.last_rank.get(base) or self.last_rank.get(bare, 0),
             place=base in self.places,
         )
+        if not info.known and len(bare) >= 3:
+            info = WordInfo(info.english, info.medical, info.vocab, 0, 0, False, self.spelling(bare))
         if len(self._cache) < 200_000:
             self._cache[word] = info
         return info
+
+    def spelling(self, low: str) -> float:
+        """Name-likeness of a lower-case spelling: mean trigram log-ratio (names : safe words) times sqrt(n)."""
+        padded = f"^{low}$"
+        grams = [padded[k : k + 3] for k in range(len(padded) - 2)]
+        table = self.namelike
+        total = sum(table.get(g, 0.0) for g in grams)
+        return round(total / len(grams) ** 0.5, 2)
 
     # used by surrogates
     @property
@@ -135,6 +158,20 @@ def load_lexicon() -> Lexicon:
             # a word listed both as clinical and as an eponym keeps the safer (clinical) class
             if vocab.get(low) not in {"clinical", "device"}:
                 vocab[low] = section
+    medical_words = set(medical)
+    for line in _lines("icd.txt.gz"):
+        word, _, kind = line.partition("\t")
+        if kind == "medical":
+            medical_words.add(word)
+        elif kind == "medname":
+            vocab.setdefault(word, "medname")
+        elif kind == "eponym":
+            vocab.setdefault(word, "eponym")
+    medical = frozenset(medical_words)
+    namelike = {}
+    for line in _lines("namelike.tsv.gz"):
+        gram, _, value = line.partition("\t")
+        namelike[gram] = float(value)
     first: dict[str, int] = {}
     last: dict[str, int] = {}
     for line in _lines("names.tsv.gz"):
@@ -161,5 +198,6 @@ def load_lexicon() -> Lexicon:
         last_rank=last,
         places=single,
         multiword_places={k: tuple(sorted(v, key=len, reverse=True)) for k, v in multi.items()},
+        namelike=namelike,
         version=digest.hexdigest()[:12],
     )

@@ -3,7 +3,13 @@
 Clinical notes arrive in three styles: ALL CAPS, all lower case, and ordinary mixed case. Only in
 mixed-case lines does capitalisation carry information (a capitalised unknown word mid-sentence is
 probably a name); in the other two styles recognizers must rely on vocabularies and context alone.
-The style is decided per line (long enough lines) and falls back to the whole text's style.
+The style is decided per line (long enough lines) and falls back to the whole text's style; capitals
+that open a sentence do not count, so "Pt: john doe" is lower-case writing, where a lower-case word
+says nothing.
+
+Two token facts guard against false names: ``glued`` (letters stuck to digits: PaO2, MgSO4, B12 are
+codes and formulas, never names) and ``marker`` (the option letters of "A. Haloperidol B. Lorazepam",
+never initials).
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ from medgrpo.deid.lexicon import Lexicon, WordInfo, load_lexicon
 # a word: letters, with internal apostrophes (o'brien, pt's); hyphenated names are two tokens
 _WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 _SENTENCE_END = re.compile(r"(?:[.!?;:]|\n|^|[-*•#>]\s|\)\s)\s*$")
+_UNIT_DOT = re.compile(r"\d[ \t]*[A-Za-z]{1,4}\.[ \t]*$")  # "455 ms." ends a sentence: a unit, not "Ms."
+_OPTION_MARK = re.compile(r"(?:(?<=\s)|^|(?<=\())([A-J])(?:[.)]|(?<=\([A-J])\))(?=[ \t]+\S)")
 _ABBREV_DOT = re.compile(r"(?i)(?:\b(?:dr|mr|mrs|ms|st|mt|vs|no|approx|pt|pts|hr|hrs|min|mins|wk|wks|yr|yrs|sr|jr|"
                          r"prof|dept|etc|e\.g|i\.e|p\.o|q\.d|b\.i\.d|t\.i\.d|a\.m|p\.m|[a-z])\.\s*)$")  # fmt: skip
 
@@ -35,6 +43,8 @@ class Token:
     info: WordInfo
     style: str
     sent_start: bool
+    glued: bool = False  # letters stuck to a digit (PaO2, MgSO4, 2nd): a code or formula, never a name
+    marker: bool = False  # an answer-option letter ("A." in "A. Haloperidol B. Lorazepam")
 
     @property
     def is_title(self) -> bool:
@@ -49,6 +59,16 @@ class Token:
     def informative_case(self) -> bool:
         """Letter case means something on this token's line (mixed-case prose)."""
         return self.style == MIXED
+
+
+def _line_style(line: str, fallback: str) -> str:
+    """The style of one line, not counting capitals that open a sentence or a line."""
+    up = sum(c.isupper() for c in line)
+    lo = sum(c.islower() for c in line)
+    if up + lo < 25:
+        return fallback
+    openers = sum(1 for m in re.finditer(r"(?:^|[.!?:;]\s+|\n)\s*[A-Z](?=[a-z])", line))
+    return _style(max(0, up - openers), lo)
 
 
 def _style(letters_upper: int, letters_lower: int) -> str:
@@ -72,8 +92,21 @@ class Document:
 
     @cached_property
     def style(self) -> str:
-        """The whole text's letter-case style."""
-        return _style(sum(c.isupper() for c in self.text), sum(c.islower() for c in self.text))
+        """The whole text's letter-case style (capitals that open a sentence not counted)."""
+        openers = sum(1 for m in re.finditer(r"(?:^|[.!?:;]\s+|\n)\s*[A-Z](?=[a-z])", self.text))
+        return _style(max(0, sum(c.isupper() for c in self.text) - openers), sum(c.islower() for c in self.text))
+
+    @cached_property
+    def option_markers(self) -> frozenset[int]:
+        """Start offsets of answer-option letters: a run of "A." "B." ... (or "(A)" "(B)") in order."""
+        found = [(m.start(1), m.group(1)) for m in _OPTION_MARK.finditer(self.text)]
+        out: set[int] = set()
+        for k, (pos, letter) in enumerate(found):
+            prev_ok = k > 0 and ord(found[k - 1][1]) == ord(letter) - 1
+            next_ok = k + 1 < len(found) and ord(found[k + 1][1]) == ord(letter) + 1
+            if prev_ok or next_ok:
+                out.add(pos)
+        return frozenset(out)
 
     @cached_property
     def tokens(self) -> list[Token]:
@@ -82,21 +115,30 @@ class Document:
         line_styles: list[tuple[int, str]] = []
         pos = 0
         for line in text.split("\n"):
-            up = sum(c.isupper() for c in line)
-            lo = sum(c.islower() for c in line)
-            line_styles.append((pos + len(line), _style(up, lo) if up + lo >= 25 else self.style))
+            line_styles.append((pos + len(line), _line_style(line, self.style)))
             pos += len(line) + 1
+        markers = self.option_markers
         out: list[Token] = []
         li = 0
         for m in _WORD_RE.finditer(text):
             while li < len(line_styles) - 1 and m.start() > line_styles[li][0]:
                 li += 1
             before = text[max(0, m.start() - 12) : m.start()]
-            sent_start = not out or (_SENTENCE_END.search(before) is not None and _ABBREV_DOT.search(before) is None)
-            word = m.group(0)
-            out.append(
-                Token(len(out), m.start(), m.end(), word, word.lower(), lex.info(word), line_styles[li][1], sent_start)
+            sent_start = not out or (
+                _SENTENCE_END.search(before) is not None
+                and (_ABBREV_DOT.search(before) is None or _UNIT_DOT.search(before) is not None)
             )
+            if out and out[-1].marker and not sent_start:
+                sent_start = True  # the first word of an answer option
+            word = m.group(0)
+            a, b = m.start(), m.end()
+            glued = (a > 0 and text[a - 1].isdigit()) or (b < len(text) and text[b].isdigit())
+            out.append(
+                Token(
+                    len(out), a, b, word, word.lower(), lex.info(word), line_styles[li][1], sent_start,
+                    glued=glued, marker=a in markers,
+                )
+            )  # fmt: skip
         return out
 
     def gap(self, a: Token, b: Token) -> str:

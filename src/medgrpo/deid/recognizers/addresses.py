@@ -23,7 +23,9 @@ _ADDRESS_RE = re.compile(
     r"(?:,?[ \t]+(?:apt|apartment|suite|ste|unit|bldg|building|floor|fl|room|rm|#)\.?[ \t]*#?[ \t]*[a-z0-9-]+)?"
 )
 _POBOX_RE = re.compile(
-    r"\bP\.?\s?O\.?\s+Box\s+\d+\b|\b(?:Rural\s+Route|RR|HC|Star\s+Route)\s+\d+(?:,?\s+Box\s+\d+)?\b", re.IGNORECASE
+    r"\bP\.?\s?O\.?\s+Box\s+\d+\b|\b(?:Rural\s+Route|Star\s+Route)\s+\d+(?:,?\s+Box\s+\d+)?\b|"
+    r"\b(?:RR|HC)\s+\d+,?\s+Box\s+\d+\b",  # "RR 18" alone is a respiratory rate
+    re.IGNORECASE,
 )
 _STATES = (
     "AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|ND|OH|OK|"
@@ -37,7 +39,11 @@ _STATE_NAMES = (
     "West Virginia|Wisconsin|Wyoming|Puerto Rico"
 )
 _CITY_STATE_ZIP_RE = re.compile(
-    r"(?P<city>(?:[A-Za-z][\w'’.-]+[ \t]){0,2}[A-Za-z][\w'’.-]+),[ \t]*(?P<state>" + _STATES + "|" + _STATE_NAMES + r")\.?,?[ \t]+"
+    r"(?P<city>(?:[A-Za-z][\w'’.-]+[ \t]){0,2}[A-Za-z][\w'’.-]+),[ \t]*(?P<state>"
+    + _STATES
+    + "|"
+    + _STATE_NAMES
+    + r")\.?,?[ \t]+"
     r"(?P<zip>\d{5}(?:-\d{4})?)\b",
     re.IGNORECASE,
 )
@@ -74,7 +80,19 @@ class AddressRecognizer:
         for m in _POBOX_RE.finditer(text):
             out.append(Span(m.start(), m.end(), "ADDRESS", 0.9))
         for m in _CITY_STATE_ZIP_RE.finditer(text):
-            out.append(Span(m.start("city"), m.end("city"), "LOCATION", 0.85))
+            start = m.start("city")
+            for word in re.finditer(r"\S+[ \t]+", m.group("city")):  # "Lives in Boston, MA": the city is Boston
+                info = doc.lex.info(word.group(0).strip())
+                if (
+                    info.english
+                    and info.english <= 50
+                    and not (info.place or info.is_name)
+                    or word.group(0).strip().islower()
+                ):
+                    start = m.start("city") + word.end()
+                else:
+                    break
+            out.append(Span(start, m.end("city"), "LOCATION", 0.85))
             out.append(Span(m.start("zip"), m.end("zip"), "ZIP", 0.95))
         for rx in (_ZIP_CTX_RE, _STATE_ZIP_RE):
             for m in rx.finditer(text):

@@ -23,8 +23,9 @@ _AGE_RES = [
     re.compile(r"\b(?:in\s+(?:his|her|their)\s+)(?P<value>(?:9\d|1[01]\d)'?s|nineties)\b", re.IGNORECASE),
     re.compile(r"\b(?P<value>nonagenarian|centenarian|supercentenarian)\b", re.IGNORECASE),
     re.compile(
-        r"\b(?:he|she|patient|pt|who|they|mother|father|grandmother|grandfather)\s+(?:is|was|is\s+now)\s+" + _N +
-        r"(?!\s*(?:%|percent|mg|kg|lbs?|pounds|cm|mm|in\b|inches|feet|units|/|\.\d|,\d|[-\s]*(?:weeks?|months?|days?)))\b",
+        r"\b(?:he|she|patient|pt|who|they|mother|father|grandmother|grandfather)\s+(?:is|was|is\s+now)\s+"
+        + _N
+        + r"(?!\s*(?:%|percent|mg|kg|lbs?|pounds|cm|mm|in\b|inches|feet|units|/|\.\d|,\d|[-\s]*(?:weeks?|months?|days?)))\b",
         re.IGNORECASE,
     ),
     re.compile(

@@ -32,8 +32,20 @@ _PATTERNS = [
     r"(?<![\w./-])(?:0?[1-9]|1[0-2])[/-]" + _YEAR4 + r"\b",
     r"\b" + _MONTH + r"\.?\s*[-/']\s*(?:\d{4}|\d{2})\b(?![-/:]\d)",
     r"\b" + _MONTH + r"[-/]\d{1,2}[-/]\d{2,4}\b",
-    r"\b" + _MONTH + r"\.?\s+\d{1,2}" + _ORD + r"?\b(?:,?\s*(?:" + _YEAR4 + r"|'\d{2})\b)?(?!\s*(?:mg|mcg|ml|cc|units?|%|/))",
-    r"\b(?:the\s+)?\d{1,2}" + _ORD + r"?(?:\s+of)?\s*[-\s]\s*" + _MONTH + r"\b\.?(?:,?\s*[-\s]\s*(?:" + _YEAR4 + r"|'?\d{2}\b))?",
+    r"\b"
+    + _MONTH
+    + r"\.?\s+\d{1,2}"
+    + _ORD
+    + r"?\b(?:,?\s*(?:"
+    + _YEAR4
+    + r"|'\d{2})\b)?(?!\s*(?:mg|mcg|ml|cc|units?|%|/))",
+    r"\b(?:the\s+)?\d{1,2}"
+    + _ORD
+    + r"?(?:\s+of)?\s*[-\s]\s*"
+    + _MONTH
+    + r"\b\.?(?:,?\s*[-\s]\s*(?:"
+    + _YEAR4
+    + r"|'?\d{2}\b))?",
     r"\b\d{1,2}" + _MONTH + r"(?:\d{2}|\d{4})?\b",
     r"\b" + _MONTH + r"\.?,?\s+(?:of\s+)?" + _YEAR4 + r"\b",
     r"\b(?:christmas(?:\s+(?:day|eve))?|thanksgiving|easter|halloween|new\s+year'?s(?:\s+(?:day|eve))?|"
@@ -119,7 +131,9 @@ class DateRecognizer:
                     text[max(0, m.start() - 20) : m.start()]
                 ):
                     continue  # vent settings "AC 14/5/40"
-            elif _AMBIGUOUS_MONTH.match(value.lstrip()) and not re.search(r"(?i)\d{4}|'\d{2}|\d(?:st|nd|rd|th)|[-/]", value):
+            elif _AMBIGUOUS_MONTH.match(value.lstrip()) and not re.search(
+                r"(?i)\d{4}|'\d{2}|\d(?:st|nd|rd|th)|[-/]", value
+            ):
                 # "may 5" (verb), "mar 10" (medication record), "dec 2" (decrease) need a cue or capital
                 before = text[max(0, m.start() - 30) : m.start()]
                 upper_ok = value[:1].isupper() and doc.style == "mixed"

@@ -59,7 +59,10 @@ def _label_re(strict: bool) -> re.Pattern[str]:
         if keep or not strict:
             groups.append(f"(?P<{etype}_{k}>{pattern})")
     return re.compile(
-        r"\b(?:" + "|".join(groups) + r")(?:\b|(?<=[#./]))\.?\s*(?:is|was|of|:|#|=|-|no\.?|number)?\s*[:#]?\s*" + _ID_VALUE,
+        r"\b(?:"
+        + "|".join(groups)
+        + r")(?:\b|(?<=[#./]))\.?\s*(?:is|was|of|:|#|=|-|no\.?|number)?\s*[:#]?\s*"
+        + _ID_VALUE,
         re.IGNORECASE,
     )
 

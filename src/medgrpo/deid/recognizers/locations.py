@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from medgrpo.deid.recognizers.words import case_evidence, prior
+from medgrpo.deid.recognizers.words import case_evidence, eponym_context, prior
 from medgrpo.deid.text import Document, Token
 from medgrpo.deid.types import Span
 
@@ -39,8 +39,8 @@ class LocationRecognizer:
         lex = doc.lex
         out: list[Span] = []
         for i, t in enumerate(toks):
-            if t.info.vocab == "geography":
-                continue
+            if t.info.vocab == "geography" or t.glued or eponym_context(doc, i):
+                continue  # "Ann Arbor staging", "Glasgow Coma Scale"
             before = text[max(0, t.start - 40) : t.start]
             strong = _STRONG_CUE.search(before) is not None
             weak = not strong and _WEAK_CUE.search(before) is not None
@@ -86,6 +86,8 @@ class LocationRecognizer:
             u = toks[i + 1]
             town_word = u.low in {"falls", "springs", "heights", "junction", "center", "landing", "harbor", "crossing",
                                   "city", "beach", "valley", "hills", "village", "park", "lake"}  # fmt: skip
-            if re.fullmatch(r"[ \t]+", doc.gap(t, u)) and (u.info.place or town_word or prior(u) + case_evidence(u) >= 0.5):
+            if re.fullmatch(r"[ \t]+", doc.gap(t, u)) and (
+                u.info.place or town_word or prior(u) + case_evidence(u) >= 0.5
+            ):
                 return u.end
         return t.end

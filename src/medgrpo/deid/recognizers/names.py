@@ -28,12 +28,33 @@ from medgrpo.deid.recognizers.words import (
     UNITS_AFTER,
     WEAK_BEFORE,
     case_evidence,
+    eponym_context,
+    medical_phrase,
     prior,
 )
 from medgrpo.deid.text import Document, Token
 from medgrpo.deid.types import Span
 
 THRESHOLD = 2.0
+# words that follow "wife", "son", ... without being the relative's name ("wife will call", "son in to visit")
+_NOT_AFTER_RELATION = frozenset(
+    """will would can could may might must shall should is was are were be been being has have had do does did not no
+    and or but nor to at in on by for with from of about as into up down out over here there also now still just then
+    today tonight tomorrow yesterday this that these those who whom whose which what when where why how called calls
+    calling visited visiting visit visits came come comes coming went left arrived aware updated notified informed
+    present states stated reports reported says said feels felt wants wanted asked asks brought requests requested
+    agrees agreed spoke speaks talked phoned very all both each the a an his her their our my your its him them us me
+    he she they we i re regarding lives lived living passed died deceased hcp proxy home well much more less many""".split()
+)
+# labels after which the next word is a person's name, whatever it means elsewhere
+_NAME_LABEL = re.compile(
+    r"(?i)(?:\b(?:name|patient|pt\s+name|caller|attending|resident|intern|fellow|pcp|provider|author|nok|hcp|proxy|"
+    r"guardian|contact|cc|attn)\s*:|\b(?:signed|dictated|transcribed|cosigned|co-signed|electronically\s+signed)\s+by"
+    r"\s*:?|\b(?:ordering|referring|primary)\s+(?:provider|physician|md|doctor)\s*:?)[ \t]*$"
+)
+_PERSON_SHORTHAND = re.compile(r"(?i)(?:^|[\s.,;:(])(?:per|paged|page|notified|d/w|w/)[ \t]+\Z")
+_SIGN_OFF = re.compile(r"(?:^|[.!\n])[ \t]*-{1,2}[ \t]*$")
+_PLACE_CUES = frozenset("in from near to at of outside around".split())
 _PARTICLES = frozenset("van von der den de del della di da du la le st ter ten bin ibn al el mac mc o".split())
 _SPACE = re.compile(r"[ \t]+")
 _TITLE_GAP = re.compile(r"\.?[ \t]*")
@@ -78,32 +99,135 @@ class NameRecognizer:
         return self._spans(doc, flags)
 
     def _eponym_here(self, doc: Document, i: int) -> bool:
-        """``Parkinson disease``, ``Murphy's sign``, ``von Willebrand``: medical language, not a person."""
+        """``Parkinson disease``, ``Murphy's sign``, ``von Willebrand``: medical language, not a person, unless a
+        title or label names a person ("Dr. Katz", "Patient: Ann Wells")."""
+        if not eponym_context(doc, i):
+            return False
         toks = doc.tokens
-        k = i + 1
-        while k < len(toks) and k <= i + 3 and toks[k].info.vocab == "eponym":
-            k += 1  # "Wolff Parkinson White syndrome"
-        if k < len(toks) and toks[k].low in EPONYM_AFTER and re.fullmatch(r"['’]?s?[ \t-]*", doc.gap(toks[k - 1], toks[k])):
-            return True
-        t = toks[i]
-        if t.info.vocab == "eponym" and i > 0 and toks[i - 1].low in {"von", "van", "de"}:
-            return True
-        return False
+        k = i
+        while (
+            k > 0 and k > i - 3 and self._is_name_part(toks[k - 1]) and _SPACE.fullmatch(doc.gap(toks[k - 1], toks[k]))
+        ):
+            k -= 1
+        return not (k > 0 and (self._titled_by(doc, k) or self._labelled_by(doc, k)))
+
+    @staticmethod
+    def _is_name_part(t: Token) -> bool:
+        return t.low not in TITLES and t.low not in LABELS and (t.is_title or t.is_upper or t.info.is_name)
+
+    @staticmethod
+    def _titled_by(doc: Document, i: int) -> bool:
+        """``doc.tokens[i]`` follows a title ("Dr.", "Mrs") that is not a unit ("455 ms.")."""
+        toks = doc.tokens
+        p = toks[i - 1]
+        if p.low not in TITLES or not _TITLE_GAP.fullmatch(doc.gap(p, toks[i])):
+            return False
+        return p.low != "ms" or not re.search(r"\d[ \t]*\Z", doc.text[max(0, p.start - 3) : p.start])
+
+    @staticmethod
+    def _labelled_by(doc: Document, i: int) -> bool:
+        p = doc.tokens[i - 1]
+        return (
+            p.low in LABELS
+            and _LABEL_GAP.fullmatch(doc.gap(p, doc.tokens[i])) is not None
+            and ":" in doc.gap(p, doc.tokens[i])
+        )
 
     def _full(self, doc: Document) -> list[float]:
         toks = doc.tokens
         n = len(toks)
         scores = [0.0] * n
         for i, t in enumerate(toks):
-            if len(t.low) == 1:
+            if len(t.low) == 1 or t.glued or t.marker:
                 continue
             s = prior(t) + case_evidence(t)
             s += self._cue_before(doc, i)
             s += self._cue_after(doc, i)
-            if self._eponym_here(doc, i):
-                s -= 6.0
+            if s > 0 and (self._eponym_here(doc, i) or medical_phrase(doc, i)):
+                s = 0.0
+            elif (
+                s > 0
+                and t.info.place
+                and i > 0
+                and toks[i - 1].low in _PLACE_CUES
+                and _SPACE.fullmatch(doc.gap(toks[i - 1], t))
+            ):
+                s = 0.0  # "lives in Boston": a place (the location recognizer takes it), not a person
+            elif s < self.threshold and (self._relative_named(doc, i) or self._introduced(doc, i)):
+                s = self.threshold
             scores[i] = s
-        return [s if s >= self.threshold else 0.0 for s in scores]
+        flags = [s if s >= self.threshold else 0.0 for s in scores]
+        self._inverted(doc, flags)
+        return flags
+
+    def _relative_named(self, doc: Document, i: int) -> bool:
+        """A first name right after a relation word ("son winter", "wife rose"), unless it is a word that usually
+        follows one ("wife will call", "son in to visit") or clinical vocabulary."""
+        if i == 0:
+            return False
+        toks = doc.tokens
+        t, p = toks[i], toks[i - 1]
+        if p.low not in RELATIONS or not _RELATION_GAP.fullmatch(doc.gap(p, t)) or "\n" in doc.gap(p, t):
+            return False
+        if not t.info.first or t.low in _NOT_AFTER_RELATION or t.info.vocab in {"clinical", "device", "geography"}:
+            return False
+        return not (t.info.english and t.info.english <= 10 and not (0 < t.info.first <= 1000))
+
+    def _introduced(self, doc: Document, i: int) -> bool:
+        """A word that a person cue makes a name whatever it means elsewhere: after ``Mr.``/``Mrs.``/``Ms.``, after
+        ``Dr`` unless an everyday word ("dr aware"), after a name label ("Patient: Moon", "signed by Jacquie
+        Sheers", "caller: ali"), or signing off a note ("-- barb").  Clinical vocabulary and function words never."""
+        toks = doc.tokens
+        t = toks[i]
+        census = 0 < t.info.first < 99999 or 0 < t.info.last <= 20000
+        if t.low in _NOT_AFTER_RELATION or len(t.low) < 2 or t.glued:
+            return False
+        if t.info.vocab in {"clinical", "device", "geography"} and not census:
+            return False
+        if t.low in TITLES or t.low in LABELS or t.low in CREDENTIALS or t.low in RELATIONS:
+            return False
+        if i > 0 and self._titled_by(doc, i):
+            p = toks[i - 1].low
+            if p in {"mr", "mrs", "ms", "miss", "mister"}:
+                return True
+            return t.info.is_name or not (t.info.english and t.info.english <= 35)
+        before = doc.text[max(0, t.start - 30) : t.start]
+        if _NAME_LABEL.search(before) or _SIGN_OFF.search(before):
+            return True
+        if t.info.is_name and not (t.info.english and t.info.english <= 20):
+            # "per camila", "spoke w/ heath", "paged glen": shorthand that names a person
+            if _PERSON_SHORTHAND.search(before) or _PHRASE_CUE.search(before):
+                return True
+        # the second word of "Label: First Last" (up to the end of the clause)
+        clause_end = re.match(r"[ \t]*(?:\Z|\n|[,.;(])|[ \t]{2,}|[ \t]+[A-Za-z#]+[ \t]*[:#]", doc.text[t.end :])
+        if i > 0 and _SPACE.fullmatch(doc.gap(toks[i - 1], t)) and clause_end:
+            head = doc.text[max(0, toks[i - 1].start - 30) : toks[i - 1].start]
+            if (_NAME_LABEL.search(head) or _SIGN_OFF.search(head)) and not (t.info.english and t.info.english <= 20):
+                return True
+        return False
+
+    def _inverted(self, doc: Document, flags: list[float]) -> None:
+        """``LAST, FIRST`` at the start of a line or after a label ("VAN DER BERG, PIETER", "Okoye, Chiamaka")."""
+        toks = doc.tokens
+        for i in range(len(toks) - 1):
+            a, b = toks[i], toks[i + 1]
+            if flags[i] and flags[i + 1]:
+                continue
+            if not re.fullmatch(r",[ \t]*", doc.gap(a, b)) or not b.info.first or prior(b) < 1.0:
+                continue
+            if prior(a) < -1.0 or a.info.vocab in {"clinical", "device", "geography"} or len(a.low) < 2:
+                continue
+            k = i
+            while k > 0 and toks[k - 1].low in _PARTICLES and _SPACE.fullmatch(doc.gap(toks[k - 1], toks[k])):
+                k -= 1
+            before = doc.text[max(0, toks[k].start - 40) : toks[k].start]
+            line_start = re.search(r"(?:^|\n)[ \t]*$", before) is not None
+            after_label = re.search(r"(?:[:#]|\b(?:name|patient|pt|by|bed[ \t]*\d*))[ \t]*$", before, re.I) is not None
+            after = doc.text[b.end : b.end + 3]
+            clause_end = re.match(r"[ \t]*(?:$|\n|[,.;)]|[A-Za-z]\b\.?)", after) is not None
+            if (line_start or after_label) and clause_end:
+                for m in range(k, i + 2):
+                    flags[m] = max(flags[m], self.threshold)
 
     def _cue_before(self, doc: Document, i: int) -> float:
         if i == 0:
@@ -114,7 +238,9 @@ class NameRecognizer:
         if "\n" in gap:
             return 0.0
         if p.low in TITLES and _TITLE_GAP.fullmatch(gap):
-            return 5.0
+            if not self._titled_by(doc, i):
+                return 0.0  # "455 ms. Heart rate": a unit
+            return 7.0 if t.info.is_name else 5.0
         if i >= 2 and _is_initial(p) and toks[i - 2].low in TITLES:
             return 4.0  # "dr j smith"
         if p.low in RELATIONS and _RELATION_GAP.fullmatch(gap):
@@ -161,15 +287,21 @@ class NameRecognizer:
             gap = doc.gap(p, t)
             if "\n" in gap or len(t.low) < 2 or self._eponym_here(doc, i):
                 continue
-            titled = p.low in TITLES - {"sr", "sra", "srta"} and _TITLE_GAP.fullmatch(gap)
-            labelled = p.low in {"name", "patient", "pt"} and re.fullmatch(r"[ \t]*:[ \t]*|[ \t]+(?:is|named)[ \t]+", gap)
+            titled = p.low in TITLES - {"sr", "sra", "srta"} and self._titled_by(doc, i)
+            labelled = p.low in {"name", "patient", "pt"} and re.fullmatch(
+                r"[ \t]*:[ \t]*|[ \t]+(?:is|named)[ \t]+", gap
+            )
             named = p.low in {"named", "called"} and _SPACE.fullmatch(gap)
             if not (titled or labelled or named):
                 continue
             if t.info.vocab in {"clinical", "device", "geography"} or t.info.medical:
                 continue
             capital = t.text[:1].isupper()
-            if (titled or labelled or named) and capital and not (t.info.english and t.info.english <= 20 and not t.info.is_name):
+            if (
+                (titled or labelled or named)
+                and capital
+                and not (t.info.english and t.info.english <= 20 and not t.info.is_name)
+            ):
                 out[i] = 5.0
         return out
 
@@ -196,6 +328,22 @@ class NameRecognizer:
                     if self._joins(doc, i, j, gap):
                         flags[j] = min(flags[i], 4.0)
                         changed = True
+        # coordinated names: "Rodriguez and Baker", "Dr. Smith & Jones"
+        for i in range(n - 2):
+            if not flags[i] or flags[i + 2] or toks[i + 1].low not in {"and", "&"}:
+                continue
+            u = toks[i + 2]
+            if not (
+                u.info.is_name and re.fullmatch(r"[ \t]+", doc.gap(toks[i], toks[i + 1]) + doc.gap(toks[i + 1], u)[:1])
+            ):
+                continue
+            if u.glued or u.info.vocab in {"clinical", "device", "geography"} or self._eponym_here(doc, i + 2):
+                continue
+            ok = (u.informative_case and u.is_title and prior(u) >= -3.5) or (
+                not u.informative_case and prior(u) >= -1.5
+            )
+            if ok:
+                flags[i + 2] = min(flags[i], 4.0)
         # particles between name words or before a titled surname: "van der Berg", "de la Cruz"
         for i in range(n):
             t = toks[i]
@@ -204,11 +352,24 @@ class NameRecognizer:
             k = i + 1
             while k < n and toks[k].low in _PARTICLES and k < i + 3:
                 k += 1
-            if k < n and flags[k] and _SPACE.fullmatch(doc.gap(toks[k - 1], toks[k]) or " "):
-                before_ok = i > 0 and (flags[i - 1] or toks[i - 1].low in TITLES)
-                if before_ok or (t.text[:1].islower() and t.informative_case):
-                    for m in range(i, k):
-                        flags[m] = flags[k]
+            if k >= n or not _SPACE.fullmatch(doc.gap(toks[k - 1], toks[k]) or " "):
+                continue
+            prev_flag = i > 0 and bool(flags[i - 1]) and _SPACE.fullmatch(doc.gap(toks[i - 1], t)) is not None
+            if not flags[k] and prev_flag and self._surname_after_particle(toks[k]):
+                flags[k] = flags[i - 1]  # "Johnathan van der Berg": Berg is a surname here
+            if not flags[k]:
+                continue
+            line_start = re.search(r"(?:^|\n|[:;]|\.)[ \t]*$", doc.text[max(0, t.start - 3) : t.start]) is not None
+            before_ok = i > 0 and (flags[i - 1] or toks[i - 1].low in TITLES)
+            if before_ok or line_start or (t.text[:1].islower() and t.informative_case):
+                for m in range(i, k):
+                    flags[m] = flags[k]
+
+    @staticmethod
+    def _surname_after_particle(t: Token) -> bool:
+        if t.glued or t.info.vocab in {"clinical", "device", "geography"} or len(t.low) < 2:
+            return False
+        return t.info.is_name or not t.info.known or (t.informative_case and t.is_title)
 
     def _joins(self, doc: Document, i: int, j: int, gap: str) -> bool:
         toks = doc.tokens
@@ -217,9 +378,13 @@ class NameRecognizer:
             return False
         if self._eponym_here(doc, j):
             return False
+        if t.marker or t.glued:
+            return False
         if _is_initial(t):
             if j < i:  # "J. Smith", "j smith"
-                return re.fullmatch(r"\.?[ \t]*", gap) is not None and not (t.sent_start and t.text in "AI" and not gap.startswith("."))
+                return re.fullmatch(r"\.?[ \t]*", gap) is not None and not (
+                    t.sent_start and t.text in "AI" and not gap.startswith(".")
+                )
             # "Smith J." / "SMITH, J" at the end of a clause (not the M of "M.D.")
             after = doc.text[t.end : t.end + 2]
             if re.match(r"\.[ \t]*[A-Za-z]\b\.?", doc.text[t.end : t.end + 4]):
@@ -234,8 +399,14 @@ class NameRecognizer:
         other = toks[i]
         if hyphen and t.info.vocab not in {"clinical", "device"}:
             return True  # the second part of a double-barrelled name, whatever it is
+        if comma and len(t.low) < 3:
+            return False  # "Boston, MA": a state, not a first name
         if comma and j > i and t.info.first and flags_strong(other):
             return True  # "FEDDERS, KEN" after a label
+        if comma and j < i and other.info.first and base >= -1.0 and t.info.vocab not in {"clinical", "device"}:
+            line_start = re.search(r"(?:^|\n|[:(])[ \t]*$", doc.text[max(0, t.start - 3) : t.start]) is not None
+            if line_start or t.sent_start:
+                return True  # "Brightwater, Amara": the surname before a detected first name
         if plain or hyphen:
             if base >= -1.0:
                 return True
@@ -261,7 +432,11 @@ class NameRecognizer:
                 continue
             j = i
             score = flags[i]
-            while j + 1 < n and flags[j + 1] and re.fullmatch(r"[ \t]*(?:[.,\-'’]|\.?[ \t]+)?[ \t]*", doc.gap(toks[j], toks[j + 1])):
+            while (
+                j + 1 < n
+                and flags[j + 1]
+                and re.fullmatch(r"[ \t]*(?:[.,\-'’]|\.?[ \t]+)?[ \t]*", doc.gap(toks[j], toks[j + 1]))
+            ):
                 j += 1
                 score = max(score, flags[j])
             end = toks[j].end

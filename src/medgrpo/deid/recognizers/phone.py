@@ -29,9 +29,7 @@ _CUE_RE = re.compile(
 _PAGER_SHAPE = re.compile(r"(?<![\w/.:-])\d-\d{4}(?![\w/-]|[.,]\d)")
 _FAX_RE = re.compile(r"(?i)\bfax|facsimile")
 _PAGER_RE = re.compile(r"(?i)\b(?:pager|pgr|beeper|bpr|page[ds]?|ext|extension)\b")
-_UNIT_AFTER = re.compile(
-    r"(?i)\s*(?:%|mg|mcg|g\b|kg|ml|cc|l\b|units?|u\b|meq|mmol|mm|cm|bpm|min|hrs?|sec|x\b|times|/)"
-)
+_UNIT_AFTER = re.compile(r"(?i)\s*(?:%|mg|mcg|g\b|kg|ml|cc|l\b|units?|u\b|meq|mmol|mm|cm|bpm|min|hrs?|sec|x\b|times|/)")
 _REGIONS = ("GB", "FR", "DE", "IT", "ES", "NL", "BE", "CH", "AT", "IE", "AU", "NZ", "IN", "IL", "BR", "MX", "ZA", "JP")
 
 

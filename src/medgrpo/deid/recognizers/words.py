@@ -9,7 +9,10 @@ positive, unknown words are neutral. Context cues (titles, relations, credential
 
 from __future__ import annotations
 
-from medgrpo.deid.text import Token
+import re
+
+from medgrpo.deid.lexicon import WordInfo
+from medgrpo.deid.text import Document, Token
 
 TITLES = frozenset("dr dr's drs doctor mr mrs ms miss mister mx prof professor madam madame sr sra srta".split())
 RELATIONS = frozenset(
@@ -40,10 +43,28 @@ AFTER_PERSON = frozenset(
     at in brought""".split()
 )
 EPONYM_AFTER = frozenset(
-    """sign signs syndrome syndromes disease diseases test tests criteria classification score scale catheter cath
-    tube drain drains line maneuver manoeuvre reflex phenomenon triad fracture fractures procedure operation
-    ulcer nodes node cell cells body bodies equation formula rule rules law index method stain stains node lesion
-    lesions palsy palsies pouch diverticulum anomaly operation repair incision position bag mask boots""".split()
+    """sign syndrome disease test criteria criterion classification score scale catheter cath tube drain line maneuver
+    manoeuvre reflex phenomenon triad pentad fracture procedure operation ulcer node cell body equation formula rule law
+    index method stain lesion palsy pouch diverticulum anomaly repair incision position bag mask boot murmur pupil
+    protein tear ring spot papule nodule tooth teeth delusion aphasia angina cardiomyopathy endocarditis ataxia sarcoma
+    lymphoma tumor tumour transformation depth point pulse striae injury contracture thrombasthenia agammaglobulinemia
+    arteritis purpura anemia anaemia block class type staging stage grade grading correction calculation nomogram study
+    trial cohort mutation respiration breathing vaccine witness esophagus oesophagus cyst hernia malformation approach
+    technique protocol regimen diet solution effect principle curve distribution coefficient plot analysis model
+    hypothesis number ratio cycle loop duct canal gland glands space membrane corpuscle corpuscles fiber fibre layer
+    plexus artery vein nerve ligament tendon muscle bone bodies organ organs area capsule valve strain bacillus virus
+    shunt filter clip valve stocking stockings walker frame view reaction agar medium dilemma paradox effect disorder
+    neuralgia neuroma neuropathy encephalopathy dementia chorea dystrophy myopathy psychosis habitus facies""".split()
+)
+# disease words that follow an eponym without a context word ("Hashimoto thyroiditis", "Takotsubo cardiomyopathy")
+_DISEASE_MORPH = re.compile(
+    r"(?:itis|itides|osis|oses|oma|omas|emia|aemia|pathy|plasia|trophy|ectasia|algia|uria|penia|cytosis|philia|phagia|"
+    r"plegia|paresis|ism|iasis)$"
+)
+EPONYM_BEFORE = frozenset("tetralogy pentalogy triad syndrome disease sign law of".split())
+_CHAIN_STOP = frozenset(
+    """the a an and or of in on at to for with by from is was are were be as that this his her their its he she they
+    it who which per dr mr mrs ms""".split()
 )
 UNITS_AFTER = frozenset(
     """mg mcg ug g gm gram grams kg ml cc l units unit u iu meq mmol mm cm mmhg tab tabs tablet tablets cap caps puff
@@ -64,40 +85,128 @@ def _typo_of_known(low: str) -> bool:
     return False
 
 
+_ENGLISH_PENALTY = ((10, -9.0), (20, -7.0), (35, -5.5), (40, -5.0), (50, -4.0), (55, -3.5), (60, -3.0), (70, -2.0))
+
+
+def _english_penalty(level: int) -> float:
+    """How strongly being an English word of this SCOWL level says "not a name" (10: most common)."""
+    for top, value in _ENGLISH_PENALTY:
+        if level <= top:
+            return value
+    return -1.5
+
+
+def name_strength(info: WordInfo) -> float:
+    """How strongly the name dictionaries say "a name": by frequency rank (0 when in no name list)."""
+    best = 0.0
+    for rank in (info.first, info.last):
+        if not rank:
+            continue
+        if rank >= 99999:
+            value = 1.2  # listed without a rank (Faker's international names)
+        elif rank <= 100:
+            value = 4.0
+        elif rank <= 1000:
+            value = 3.5
+        elif rank <= 5000:
+            value = 3.0
+        elif rank <= 20000:
+            value = 2.5
+        else:
+            value = 2.0
+        best = max(best, value)
+    return best
+
+
 def prior(t: Token) -> float:
     """Context-free evidence that ``t`` belongs to a person's name (positive: likely)."""
     info, low = t.info, t.low
-    if len(low) == 1:
+    if len(low) == 1 or t.glued or t.marker:
         return -9.0
     census = (0 < info.first < 99999) or (0 < info.last <= 60000)
-    name = info.is_name
+    strength = name_strength(info)
     if info.vocab in {"clinical", "device", "geography"}:
         base = -3.5 if census else -6.0
     elif info.medical:
         base = -1.5 if census else -4.0
     elif info.english:
-        lvl = info.english
-        if lvl <= 20:
-            base = -3.5 if name else -5.0
-        elif lvl <= 50:
-            base = -2.0 if name else -4.0
-        elif lvl <= 70:
-            base = 0.5 if name else -3.0
-        else:
-            base = 1.5 if name else -2.0
-    elif name:
-        base = 2.5 if census else 1.2
+        penalty = _english_penalty(info.english)
+        if info.english >= 35 and (0 < info.first <= 200 or 0 < info.last <= 500):
+            penalty /= 2  # a very common name whose word sense is rare ("maria", "john", "jane")
+        base = strength + penalty if strength else penalty - 1.0
+    elif strength:
+        base = strength
     elif info.place:
         base = 1.0
     elif len(low) >= 5 and _typo_of_known(low):
         base = -2.5  # a typo of a known word, not a name
     else:
-        base = 0.3
+        base = 0.3 + max(-2.5, min(1.2, 0.6 * info.shape))  # a word in no list: its spelling decides
     if len(low) == 2:
         base -= 2.5
     elif len(low) == 3 and not census:
         base -= 0.5
     return base
+
+
+def _proper_like(t: Token) -> bool:
+    """Can be part of an eponym's name: capitalised (or a caps/lower note), a name, unknown or medical."""
+    if t.low in _CHAIN_STOP or t.glued:
+        return False
+    if t.info.vocab == "eponym" or t.info.is_name or not t.info.known or t.info.medical:
+        return True
+    if t.informative_case:
+        return t.is_title or t.is_upper
+    return not (t.info.english and t.info.english <= 35)
+
+
+def _eponym_word(low: str) -> bool:
+    if low in EPONYM_AFTER or _DISEASE_MORPH.search(low):
+        return True
+    for suffix in ("es", "s"):
+        if low.endswith(suffix) and low[: -len(suffix)] in EPONYM_AFTER:
+            return True
+    return False
+
+
+def eponym_context(doc: Document, i: int) -> bool:
+    """``doc.tokens[i]`` is (part of) an eponym: ``Parkinson disease``, ``Murphy's sign``, ``Glasgow Coma Scale``,
+    ``Katz correction``, ``Hashimoto thyroiditis``, ``Kernig and Brudzinski signs``, ``tetralogy of Fallot``,
+    ``von Willebrand``: medical language, not a person."""
+    toks = doc.tokens
+    n = len(toks)
+    k = i + 1
+    steps = 0
+    while k < n and steps < 3:
+        gap = doc.gap(toks[k - 1], toks[k])
+        if "\n" in gap or not re.fullmatch(r"['’]?s?[ \t]*|[ \t]*-[ \t]*", gap):
+            break
+        nxt = toks[k]
+        if _eponym_word(nxt.low):
+            if nxt.low == "cell" and re.match(
+                r"\s*(?:#|ph|phone|number|no\b|\d)", doc.text[nxt.end : nxt.end + 8], re.I
+            ):
+                break  # "mary's cell 555-..." is a phone
+            return True
+        if nxt.low in {"and", "or"} and k + 1 < n and _proper_like(toks[k + 1]):
+            k += 2  # "Kernig and Brudzinski signs"
+            steps += 1
+            continue
+        if not (_proper_like(nxt) or nxt.low in {"en", "type"} or len(nxt.low) == 1):
+            break
+        k += 1
+        steps += 1
+    t = toks[i]
+    for j in (i - 1, i + 1):  # "Cockcroft-Gault", "Henderson-Hasselbalch": two eponyms joined by a hyphen
+        if 0 <= j < n and t.info.vocab == "eponym" and toks[j].info.vocab == "eponym":
+            a, b = (toks[j], t) if j < i else (t, toks[j])
+            if doc.gap(a, b) == "-":
+                return True
+    if i >= 2 and toks[i - 1].low == "of" and toks[i - 2].low in EPONYM_BEFORE:
+        return True  # "tetralogy of Fallot"
+    if t.info.vocab == "eponym" and i > 0 and toks[i - 1].low in {"von", "van", "de", "du"}:
+        return True
+    return False
 
 
 def case_evidence(t: Token) -> float:
@@ -109,3 +218,32 @@ def case_evidence(t: Token) -> float:
     if t.is_upper:
         return 0.0 if len(t.text) >= 4 and t.info.is_name else -1.0
     return -2.0
+
+
+_LATIN_SPECIES = re.compile(r"(?:is|us|um|ae|ii|i|a|ans|ens|ica|ica|oides|ensis|genes)$")
+
+
+def medical_phrase(doc: Document, i: int) -> bool:
+    """``doc.tokens[i]`` is part of medical wording rather than a name: a genus before its lower-case species
+    ("Neisseria meningitidis", "Plasmodium falciparum"), or an ICD word that is also a name next to medical
+    vocabulary ("Polycythemia Vera", "Bell palsy")."""
+    toks = doc.tokens
+    t = toks[i]
+    if i + 1 < len(toks) and t.is_title and t.informative_case:
+        nxt = toks[i + 1]
+        if (
+            doc.gap(t, nxt) == " "
+            and nxt.text.islower()
+            and len(nxt.low) >= 4
+            and not (nxt.info.english and nxt.info.english <= 50)
+            and not nxt.info.is_name
+            and _LATIN_SPECIES.search(nxt.low)
+        ):
+            return True
+    if t.info.vocab == "medname":
+        for j in (i - 1, i + 1):
+            if 0 <= j < len(toks) and re.fullmatch(r"[ \t-]+", doc.gap(toks[min(i, j)], toks[max(i, j)])):
+                u = toks[j].info
+                if u.medical or u.vocab in {"clinical", "medname"}:
+                    return True
+    return False
