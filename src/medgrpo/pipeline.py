@@ -145,26 +145,21 @@ def resolve_training_inputs(
     return {"dataset_uri": dataset_uri, "origin": origin}
 
 
-def run_training(
-    params: Mapping[str, Any],
-    inputs: Mapping[str, Any],
-    *,
-    dag_id: str,
-    run_id: str,
-    on_line: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
-    """Launch ``medgrpo train`` through the chosen backend and return its result.
+def training_job(
+    params: Mapping[str, Any], inputs: Mapping[str, Any], *, dag_id: str, run_id: str, attempt: int = 1
+) -> Any:
+    """The :class:`~medgrpo.launch.spec.TrainingJob` of a DAG run, from the form and the resolved inputs.
 
     The output prefix depends only on the DAG run, so a retried task resumes from the newest
     checkpoint of the failed try and registration finds the same version (idempotent).
     """
-    from medgrpo.launch import TrainingJob, get_launcher
+    from medgrpo.launch import TrainingJob
 
     settings = get_settings()
     overrides = {str(k): str(v) for k, v in dict(params.get("overrides") or {}).items()}
     if int(params.get("max_steps") or 0) > 0:
         overrides["max_steps"] = str(int(params["max_steps"]))
-    job = TrainingJob(
+    return TrainingJob(
         recipe=str(params.get("recipe") or "") or default_recipe(),
         dataset_uri=str(inputs["dataset_uri"]),
         output_uri=storage.join(default_runs_root(), run_slug(dag_id, run_id)),
@@ -174,7 +169,44 @@ def run_training(
         overrides=overrides,
         image=settings.image,
         checkpoint_store=_checkpoint_store(dag_id, run_id),
+        attempt=attempt,
     )
+
+
+def plan_cluster_training(
+    params: Mapping[str, Any], inputs: Mapping[str, Any], *, dag_id: str, run_id: str
+) -> dict[str, Any]:
+    """The checked job a cluster backend (``kubernetes``/``kubeflow``) runs, as JSON-able fields.
+
+    Builds its manifests once so every problem (local paths where a pod needs s3://, a recipe
+    not shipped in the image, a bad ``MEDGRPO_K8S_*`` value) fails here, with its reason, before
+    anything is submitted.
+    """
+    import dataclasses
+
+    from medgrpo.launch.k8s_settings import K8sSettings
+    from medgrpo.launch.manifests import build_manifests, with_cluster_defaults
+
+    backend = str(params.get("backend") or "local")
+    k8s = K8sSettings.from_env()
+    job = with_cluster_defaults(training_job(params, inputs, dag_id=dag_id, run_id=run_id))
+    job = dataclasses.replace(job, image=k8s.image_ref, tags={**job.tags, "image": k8s.image_ref})
+    build_manifests(job, k8s, backend)
+    return dataclasses.asdict(job)
+
+
+def run_training(
+    params: Mapping[str, Any],
+    inputs: Mapping[str, Any],
+    *,
+    dag_id: str,
+    run_id: str,
+    on_line: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Launch ``medgrpo train`` through the chosen backend (``params["backend"]``) and return its result."""
+    from medgrpo.launch import get_launcher
+
+    job = training_job(params, inputs, dag_id=dag_id, run_id=run_id)
     result = get_launcher(str(params.get("backend") or "local")).run(job, on_line=on_line)
     return {**result.as_dict(), "dataset_uri": job.dataset_uri, "output_uri": job.output_uri}
 

@@ -50,3 +50,10 @@ def from_dict(client: Any, data: dict[str, Any], klass: str) -> Any:
 def api_status(err: Exception) -> int | None:
     """The HTTP status of a client ``ApiException`` (None for other errors)."""
     return getattr(err, "status", None)
+
+
+def log_text(data: Any) -> str:
+    """A pod log as text (the client returns ``str`` or, for some content types, ``bytes``)."""
+    if isinstance(data, bytes):
+        return data.decode("utf-8", errors="replace")
+    return str(data)

@@ -35,7 +35,7 @@ from medgrpo.launch.base import (
     LineSink,
     run_job,
 )
-from medgrpo.launch.k8s_client import api_client, api_status, to_dict
+from medgrpo.launch.k8s_client import api_client, api_status, log_text, to_dict
 from medgrpo.launch.k8s_settings import K8sSettings
 from medgrpo.launch.local import read_result
 from medgrpo.launch.manifests import (
@@ -130,7 +130,8 @@ class KubeflowJobs:
         pods = self.core.list_namespaced_pod(self.settings.namespace, label_selector=selector)
         return sorted((to_dict(self.client, p) for p in pods.items), key=lambda p: p["metadata"]["name"])
 
-    def main_pod(self, kind: JobKind, pods: list[Manifest]) -> Manifest | None:
+    @staticmethod
+    def main_pod(kind: JobKind, pods: list[Manifest]) -> Manifest | None:
         key, value = kind.main_label
         for pod in pods:
             if (pod["metadata"].get("labels") or {}).get(key) == value:
@@ -157,7 +158,7 @@ class KubeflowJobs:
         return job_status(obj, kind, pods, self.settings.pending_timeout, self.events, now=now)
 
     def read_log(self, pod: str, container: str, **kwargs: Any) -> str:
-        return str(self.core.read_namespaced_pod_log(pod, self.settings.namespace, container=container, **kwargs))
+        return log_text(self.core.read_namespaced_pod_log(pod, self.settings.namespace, container=container, **kwargs))
 
     # ---- changing -------------------------------------------------------------------------------
     def create(self, obj: Manifest) -> Manifest:
@@ -237,7 +238,7 @@ def job_status(
     pod_states = [(p, k8s_status.pod_status(p, kind.container)) for p in pods]
     failed = [(p, s) for p, s in pod_states if s.phase == FAILED]
     if by_condition is not None and by_condition.phase == FAILED and failed:
-        pod, state = failed[0]
+        pod, state = min(failed, key=_root_cause_first)
         return JobStatus(
             FAILED,
             reason=state.reason or by_condition.reason,
@@ -268,6 +269,17 @@ def job_status(
         return JobStatus(RUNNING)
     pending = [s for _, s in pod_states if s.phase == PENDING]
     return pending[0] if pending else JobStatus(RUNNING)
+
+
+def _root_cause_first(item: tuple[Manifest, JobStatus]) -> tuple[int, str]:
+    """Order failed pods so the cause comes first: evicted/preempted, then the earliest to end."""
+    pod, state = item
+    disrupted = state.reason in ("Evicted", *k8s_status.DISRUPTION_REASONS)
+    ended = [
+        str(((cs.get("state") or {}).get("terminated") or {}).get("finishedAt") or "~")
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []
+    ]
+    return (0 if disrupted else 1, min(ended, default="~"))
 
 
 class KubeflowLauncher:

@@ -23,7 +23,7 @@ from typing import Any
 
 from medgrpo.launch import k8s_status
 from medgrpo.launch.base import FAILED, PENDING, Diagnostics, JobHandle, JobStatus, LaunchError, LineSink, run_job
-from medgrpo.launch.k8s_client import api_client, api_status, to_dict
+from medgrpo.launch.k8s_client import api_client, api_status, log_text, to_dict
 from medgrpo.launch.k8s_settings import K8sSettings
 from medgrpo.launch.local import read_result
 from medgrpo.launch.manifests import POD_CONTAINER, Manifest, build_pod, run_selector
@@ -173,7 +173,7 @@ class KubernetesLauncher:
         tail: list[str] = []
         try:
             text = self.core.read_namespaced_pod_log(name, ns, container=POD_CONTAINER, tail_lines=50)
-            tail = str(text).splitlines()
+            tail = log_text(text).splitlines()
         except Exception as err:
             if api_status(err) not in (400, 404):
                 log.warning("could not read the log tail of %s: %s", name, err)
