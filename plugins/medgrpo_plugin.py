@@ -1,4 +1,5 @@
-"""Airflow plugin: task buttons that open the MLflow run and the registered model version.
+"""Airflow plugin: task buttons that open the MLflow run and the registered model version, and the
+MLflow registry webhook receiver (:mod:`medgrpo_airflow.webhook`).
 
 Tasks push the URLs to XCom under the keys below (see ``medgrpo.pipeline.mlflow_links``); the
 links read them back on the API server, so no MLflow call happens while rendering the UI.
@@ -49,8 +50,17 @@ class MlflowModelVersionLink(_XComUrlLink):
     key = MODEL_VERSION_KEY
 
 
+def _fastapi_apps() -> list[dict[str, Any]]:
+    """The MLflow registry webhook receiver, mounted in the API server (``docs/registry-events.md``)."""
+    from medgrpo_airflow.webhook import URL_PREFIX, create_app
+
+    return [{"app": create_app(), "url_prefix": URL_PREFIX, "name": "medgrpo registry webhook"}]
+
+
 class MedgrpoPlugin(AirflowPlugin):
-    """Registers medgrpo's extra links on every task (they stay empty where not applicable)."""
+    """Registers medgrpo's extra links on every task (they stay empty where not applicable) and
+    mounts the MLflow registry webhook receiver at ``/medgrpo/mlflow/webhook`` in the API server."""
 
     name = "medgrpo"
     global_operator_extra_links: ClassVar[list[Any]] = [MlflowRunLink(), MlflowModelVersionLink()]
+    fastapi_apps: ClassVar[list[Any]] = _fastapi_apps()
