@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache, lru_cache
 
 _BOXED_RE = re.compile(r"^\\boxed\{(.*)\}$", re.DOTALL)
 _WRAPPERS = "*_`\"'“”‘’"
@@ -104,6 +105,7 @@ def _american(word: str) -> str:
     return word
 
 
+@lru_cache(maxsize=65536)
 def normalize_words(text: str, *, leading_a: bool = True) -> str:
     """Lower case, accents and punctuation dropped, articles removed, American spelling, single spaces.
 
@@ -124,15 +126,24 @@ def initials(normalized: str) -> str:
     return "".join(w[0] for w in words) if len(words) >= 2 else ""
 
 
-def name_forms(normalized: str) -> set[str]:
+@cache
+def _abbreviations_by_expansion() -> dict[str, frozenset[str]]:
+    out: dict[str, set[str]] = {}
+    for abbr, full in ABBREVIATIONS.items():
+        out.setdefault(normalize_words(full), set()).add(abbr)
+    return {full: frozenset(abbrs) for full, abbrs in out.items()}
+
+
+@lru_cache(maxsize=65536)
+def name_forms(normalized: str) -> frozenset[str]:
     """The ways a normalised name may be written: itself, without spaces, and its abbreviation or expansion."""
     forms = {normalized, normalized.replace(" ", "")}
     expansion = ABBREVIATIONS.get(normalized.replace(" ", ""))
     if expansion:
         forms.add(normalize_words(expansion))
-    forms.update(abbr for abbr, full in ABBREVIATIONS.items() if normalize_words(full) == normalized)
+    forms.update(_abbreviations_by_expansion().get(normalized, ()))
     short = initials(normalized)
     if len(short) >= 2:
         forms.add(short)
     forms.discard("")
-    return forms
+    return frozenset(forms)

@@ -50,7 +50,7 @@ class _Names:
             raise ValueError(f"meta.aliases must be a list of names, found {aliases!r}")
         normalized = [normalize_words(n) for n in expand_names([question.answer, *aliases])]
         self.keys = {k for n in normalized if n for k in (n, n.replace(" ", ""))}
-        self.forms = set().union(*(name_forms(n) for n in normalized if n)) if normalized else set()
+        self.forms: frozenset[str] = frozenset().union(*(name_forms(n) for n in normalized if n))
 
     def match(self, text: str) -> bool:
         """True when ``text`` is one of the names, its abbreviation or its expansion."""
