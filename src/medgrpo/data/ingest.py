@@ -369,11 +369,12 @@ def policy_for(fmt: str | None, policy: str | None = None) -> str:
 
 
 def deidentify_items(deid: Any, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str | None]]:
-    """De-identify canonical records in order; answers and options are never altered.
+    """De-identify canonical records in order; answers and options of a publishable record are never altered.
 
     Free-text fields (question, context, explanation, free-form meta) are de-identified. Options and
-    text answers are only *checked*: when the policy would change one, the record is returned unchanged
-    there and with a quarantine reason (field and entity types, never text) instead.
+    text answers are only *checked*: when the policy would change one, the record gets a quarantine
+    reason (field and entity types, never text) instead; its options and answer are then returned
+    de-identified too, so no staged file downstream holds PHI (the record is never published as an item).
     """
     prepared = [_split_meta(r) for r in records]
     out: list[dict[str, Any] | None] = [None] * len(prepared)
@@ -405,6 +406,12 @@ def deidentify_items(deid: Any, records: list[dict[str, Any]]) -> tuple[list[dic
         if before["answer"] is not None and after["answer"] != before["answer"]:
             changed.append("answer")
         if changed:
+            rec = out[i]
+            if rec is not None:  # quarantined: nothing downstream may hold the original values
+                if isinstance(before["options"], dict):
+                    rec["options"] = after["options"]
+                if before["answer"] is not None:
+                    rec["answer"] = after["answer"]
             types = sorted({s.entity for f in changed for s in deid.analyze(_field_text(before, f))})
             reasons[i] = (
                 f"deid: {', '.join(changed)} would be altered by de-identification ({', '.join(types) or 'identifier'}) "

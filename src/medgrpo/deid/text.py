@@ -43,7 +43,7 @@ class Token:
     info: WordInfo
     style: str
     sent_start: bool
-    glued: bool = False  # letters stuck to a digit (PaO2, MgSO4, 2nd): a code or formula, never a name
+    glued: bool = False  # stuck to a digit or "_" (PaO2, MgSO4, bsa_mosteller): a code, never a name
     marker: bool = False  # an answer-option letter ("A." in "A. Haloperidol B. Lorazepam")
 
     @property
@@ -67,7 +67,7 @@ def _line_style(line: str, fallback: str) -> str:
     lo = sum(c.islower() for c in line)
     if up + lo < 25:
         return fallback
-    openers = sum(1 for m in re.finditer(r"(?:^|[.!?:;]\s+|\n)\s*[A-Z](?=[a-z])", line))
+    openers = sum(1 for m in re.finditer(r"(?:^|[.!?:;]|\n)\s*[A-Z](?=[a-z])", line))
     return _style(max(0, up - openers), lo)
 
 
@@ -93,7 +93,7 @@ class Document:
     @cached_property
     def style(self) -> str:
         """The whole text's letter-case style (capitals that open a sentence not counted)."""
-        openers = sum(1 for m in re.finditer(r"(?:^|[.!?:;]\s+|\n)\s*[A-Z](?=[a-z])", self.text))
+        openers = sum(1 for m in re.finditer(r"(?:^|[.!?:;]|\n)\s*[A-Z](?=[a-z])", self.text))
         return _style(max(0, sum(c.isupper() for c in self.text) - openers), sum(c.islower() for c in self.text))
 
     @cached_property
@@ -132,7 +132,9 @@ class Document:
                 sent_start = True  # the first word of an answer option
             word = m.group(0)
             a, b = m.start(), m.end()
-            glued = (a > 0 and text[a - 1].isdigit()) or (b < len(text) and text[b].isdigit())
+            glued = (a > 0 and (text[a - 1].isdigit() or text[a - 1] == "_")) or (
+                b < len(text) and (text[b].isdigit() or text[b] == "_")
+            )
             out.append(
                 Token(
                     len(out), a, b, word, word.lower(), lex.info(word), line_styles[li][1], sent_start,

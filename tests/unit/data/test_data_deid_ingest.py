@@ -1,6 +1,9 @@
-"""Ingest through the real de-identification engine (medgrpo.deid): no raw PHI reaches the output.
+"""Ingest through the real de-identification engine (medgrpo.deid): no raw PHI reaches the output, and answers and
+options are never altered (an item that would need it is quarantined with the reason instead).
 
-These tests use the real engine (no mock); they are the slowest data tests (engine load ~ seconds).
+Policies by source kind (DESIGN §8a): the MedQA file goes through ``public-benchmark`` (strict identifiers, a
+patient named with a title), the canonical notes through ``clinical``. These tests use the real engine (no mock);
+they are the slowest data tests (engine load ~ seconds).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ PHI = ["Johnathan Whitfield", "617-555-0199", "j.whitfield@example.com", "MRN 48
 def _rows() -> list[dict[str, Any]]:
     return [
         {
-            "question": "Johnathan Whitfield (MRN 48293017, phone 617-555-0199) has chest pain. Best first test?",
+            "question": "Mr. Johnathan Whitfield (MRN 48293017, phone 617-555-0199) has chest pain. Best first test?",
             "options": {"A": "ECG", "B": "Chest X-ray", "C": "D-dimer"},
             "answer_idx": "A",
             "answer": "ECG",
@@ -56,13 +59,14 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
 
 def test_no_raw_phi_in_any_published_file(published: tuple[Path, Any]) -> None:
     tmp, result = published
-    assert result.counts == {"read": 5, "train": 3, "eval": 0, "quarantined": 2, "duplicates": 0}
+    # the text answer that names a person is quarantined, not rewritten
+    assert result.counts == {"read": 5, "train": 2, "eval": 0, "quarantined": 3, "duplicates": 0}
     for name in ("train.jsonl", "eval.jsonl", "quarantine.jsonl", "manifest.json"):
         text = (tmp / "ds" / name).read_text()
         for value in PHI:
             assert value not in text, f"{value!r} leaked into {name}"
     quarantine = [json.loads(line) for line in (tmp / "ds" / "quarantine.jsonl").read_text().splitlines()]
-    assert len(quarantine) == 2 and all(q["record"] is not None for q in quarantine)
+    assert len(quarantine) == 3 and all(q["record"] is not None for q in quarantine)
 
 
 def test_structure_and_answers_survive(published: tuple[Path, Any]) -> None:
@@ -72,10 +76,21 @@ def test_structure_and_answers_survive(published: tuple[Path, Any]) -> None:
     assert rows["notesyes_no_maybe"]["answer"] == "yes"
     assert rows["notesyes_no_maybe"]["meta"]["unit"] == "none"  # structured meta kept, free meta de-identified
     assert "note" in rows["notesyes_no_maybe"]["meta"]
-    assert rows["notestext"]["answer"] != _rows()[2]["answer"]  # text answers are de-identified
+    assert "[NAME]" in rows["medqachoice"]["question"] and "[PHONE]" in rows["medqachoice"]["question"]
+    assert rows["medqachoice"]["options"] == _rows()[0]["options"]  # options are never altered
+    assert "notestext" not in rows  # a text answer that would need redaction is quarantined instead
+    quarantine = [json.loads(line) for line in (tmp / "ds" / "quarantine.jsonl").open()]
+    (why,) = [q["reason"] for q in quarantine if "deid:" in q["reason"]]
+    assert "answer would be altered" in why and "clinical" in why and "Whitfield" not in why
     deid = result.manifest["deid"]
-    assert deid["enabled"] is True and deid["policy_sha256"] and deid["engine_version"]
-    assert deid["records"] == 3 and deid["records_touched"] >= 3 and sum(deid["entities"].values()) >= 6
+    assert deid["enabled"] is True and deid["engine_version"]
+    assert set(deid["policies"]) == {"public-benchmark", "clinical"}
+    assert deid["policy_by_source"] == {
+        str(tmp / "medqa.jsonl"): ["public-benchmark"],
+        str(tmp / "notes.jsonl"): ["clinical"],
+    }
+    assert deid["policies"]["clinical"]["quarantined_protected_fields"] == 1
+    assert deid["records"] == 3 and deid["records_touched"] >= 2 and sum(deid["entities"].values()) >= 6
 
 
 def test_ids_hash_raw_content_so_they_do_not_depend_on_deid(published: tuple[Path, Any], tmp_path: Path) -> None:
@@ -85,7 +100,7 @@ def test_ids_hash_raw_content_so_they_do_not_depend_on_deid(published: tuple[Pat
     )
     ids_plain = {json.loads(line)["id"] for line in (tmp_path / "plain" / "train.jsonl").open()}
     ids_deid = {json.loads(line)["id"] for line in (tmp / "ds" / "train.jsonl").open()}
-    assert ids_plain == ids_deid
+    assert ids_deid < ids_plain and len(ids_plain - ids_deid) == 1  # the text answer with PHI went to quarantine
     assert plain.manifest["deid"]["enabled"] is False
 
 

@@ -42,7 +42,7 @@ def test_broken_engine_fails_the_batch_and_returns_nothing() -> None:
     records = [{"id": "1", "question": "Seen by Dr. Alvarez."}]
     assert deid.deidentify_records(records, None)[0]["question"] == "Seen by Dr. [NAME]."
     registry: Any = deid._analyzer.registry
-    registry.recognizers = [r for r in registry.recognizers if r.name != "NameRecognizer"]
+    registry.recognizers = [r for r in registry.recognizers if r.name != "names"]
     result = None
     with pytest.raises(DeidError, match=r"canary self-check failed: .*NAME"):
         result = deid.deidentify_records(records, None)

@@ -91,12 +91,15 @@ def test_exam_vignettes_survive_intact(deid: Deidentifier) -> None:
     ("text", "expected"),
     [
         ("A 45-year-old man has a cough.", "A 45-year-old man has a cough."),
-        ("A 93-year-old man has a cough.", "A 90 or older man has a cough."),
-        ("Patient is 101 years old.", "Patient is 90 or older."),
+        # clinical policy (DESIGN §8a): ages over 89 become "90+", whole dates become [DATE] (a kept year would be
+        # a token of the date left behind); a year on its own is not a date element and stays
+        ("A 93-year-old man has a cough.", "A 90+-year-old man has a cough."),
+        ("Patient is 101 years old.", "Patient is 90+ years old."),
         ("Diagnosed in 2019, treated in 2020.", "Diagnosed in 2019, treated in 2020."),
-        ("Admitted on March 3, 2019 and seen 4/5/2020.", "Admitted on 2019 and seen 2020."),
-        ("DOB: 07/04/1928.", "DOB: [DATE]."),  # the year itself would reveal an age over 89
-        ("Surgery on 3/4/21; DOB 5/1/60; DOB 5/1/30.", "Surgery on 2021; DOB 1960; DOB [DATE]."),
+        ("Admitted on March 3, 2019 and seen 4/5/2020.", "Admitted on [DATE] and seen [DATE]."),
+        ("DOB: 07/04/1928.", "DOB: [DATE]."),
+        ("Surgery on 3/4/21; DOB 5/1/60; DOB 5/1/30.", "Surgery on [DATE]; DOB [DATE]; DOB [DATE]."),
+        ("Born in 1925, she lives alone.", "Born in [DATE], she lives alone."),  # a birth year revealing an age > 89
         ("Lives in Boston, MA 02115.", "Lives in [LOCATION], MA 021."),
         ("Address: 12 Elm Road, Tillingham, NH 03601.", "Address: [ADDRESS], [LOCATION], NH 000."),
         (

@@ -14,7 +14,8 @@ _STREET_SUFFIX = (
 )
 _NOT_STREET_WORD = re.compile(
     r"(?i)^(?:mg|mcg|ml|cc|units?|tabs?|puffs?|times|x|hrs?|hours?|days?|weeks?|doses?|am|pm|and|or|to|of|the|at|"
-    r"on|in|for|with|from|per|prn|po|iv|q\d*h?|bid|tid|qid|qd|was|is|pt|patient|he|she|min|mins|beats|bpm)$"
+    r"on|in|for|with|from|per|prn|po|iv|q\d*h?|bid|tid|qid|qd|was|is|pt|patient|he|she|min|mins|beats|bpm|by|seen|"
+    r"called|paged|per|w/|and|then|if|when|as|via)$"
 )
 _ADDRESS_RE = re.compile(
     r"(?i)\b\d{1,6}[a-z]?[ \t]+(?:(?:n|s|e|w|ne|nw|se|sw|north|south|east|west)\.?[ \t]+)?"
@@ -53,6 +54,9 @@ _ZIP_CTX_RE = re.compile(
 _STATE_ZIP_RE = re.compile(r"\b(?:" + _STATES + r")[ \t]+(?P<zip>\d{5}(?:-\d{4})?)\b")
 
 
+_UNAMBIGUOUS_SUFFIX = frozenset(
+    "street st avenue ave av road rd boulevard blvd lane ln drive dr parkway pkwy highway hwy turnpike tpke".split()
+)
 _TOWN_AFTER = re.compile(r",[ \t]*(?P<town>[A-Za-z][\w'’.-]+(?:[ \t]+[A-Za-z][\w'’.-]+)?)(?=[ \t]*(?:,|\.|\n|$|;))")
 
 
@@ -61,6 +65,22 @@ class AddressRecognizer:
 
     name = "addresses"
     entities = ("ADDRESS", "LOCATION", "ZIP")
+
+    @staticmethod
+    def _street_like(doc: Document, start: int, words: list[str], value: str) -> bool:
+        """The street name is a name: capitalised in mixed-case writing, else not only everyday words, unless the
+        suffix can only mean a street (``street``, ``avenue``, ``road`` ...)."""
+        tok = doc.token_at(start + len(value.split()[0]) + 1)
+        mixed = tok.informative_case if tok is not None else doc.style == "mixed"
+        names = [w for w in words if not re.fullmatch(r"(?i)\d{1,3}(?:st|nd|rd|th)|[nsew]\.?|north|south|east|west", w)]
+        if not names:
+            return True
+        if mixed:
+            return all(w[:1].isupper() for w in names)
+        suffix = value.rstrip(" .").split()[-1].lower()
+        if suffix in _UNAMBIGUOUS_SUFFIX:
+            return True
+        return any(not (doc.lex.info(w).english and doc.lex.info(w).english <= 50) for w in names)
 
     def analyze(self, doc: Document) -> list[Span]:
         text = doc.text
@@ -73,6 +93,8 @@ class AddressRecognizer:
                 continue
             if any(doc.lex.info(w).vocab == "clinical" and not w[:1].isupper() for w in words):
                 continue
+            if not self._street_like(doc, m.start(), words, m.group(0)):
+                continue  # "rounded to 1 decimal place", "2 hours walk"
             out.append(Span(m.start(), m.end(), "ADDRESS", 0.9))
             town = _TOWN_AFTER.match(text, m.end())
             if town is not None and not re.fullmatch(r"(?i)" + _STATES, town.group("town").split()[0]):

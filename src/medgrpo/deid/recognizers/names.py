@@ -54,6 +54,10 @@ _NAME_LABEL = re.compile(
 )
 _PERSON_SHORTHAND = re.compile(r"(?i)(?:^|[\s.,;:(])(?:per|paged|page|notified|d/w|w/)[ \t]+\Z")
 _SIGN_OFF = re.compile(r"(?:^|[.!\n])[ \t]*-{1,2}[ \t]*$")
+_STATE_AFTER = re.compile(
+    r",[ \t]*(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|"
+    r"ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY)\b"
+)
 _PLACE_CUES = frozenset("in from near to at of outside around".split())
 _PARTICLES = frozenset("van von der den de del della di da du la le st ter ten bin ibn al el mac mc o".split())
 _SPACE = re.compile(r"[ \t]+")
@@ -145,14 +149,8 @@ class NameRecognizer:
             s += self._cue_after(doc, i)
             if s > 0 and (self._eponym_here(doc, i) or medical_phrase(doc, i)):
                 s = 0.0
-            elif (
-                s > 0
-                and t.info.place
-                and i > 0
-                and toks[i - 1].low in _PLACE_CUES
-                and _SPACE.fullmatch(doc.gap(toks[i - 1], t))
-            ):
-                s = 0.0  # "lives in Boston": a place (the location recognizer takes it), not a person
+            elif s > 0 and t.info.place and self._placed(doc, i):
+                s = 0.0  # "lives in Boston", "Springfield, IL": a place (the location recognizer takes it)
             elif s < self.threshold and (self._relative_named(doc, i) or self._introduced(doc, i)):
                 s = self.threshold
             scores[i] = s
@@ -172,6 +170,14 @@ class NameRecognizer:
         if not t.info.first or t.low in _NOT_AFTER_RELATION or t.info.vocab in {"clinical", "device", "geography"}:
             return False
         return not (t.info.english and t.info.english <= 10 and not (0 < t.info.first <= 1000))
+
+    @staticmethod
+    def _placed(doc: Document, i: int) -> bool:
+        toks = doc.tokens
+        t = toks[i]
+        if i > 0 and toks[i - 1].low in _PLACE_CUES and _SPACE.fullmatch(doc.gap(toks[i - 1], t)):
+            return True
+        return _STATE_AFTER.match(doc.text, t.end) is not None
 
     def _introduced(self, doc: Document, i: int) -> bool:
         """A word that a person cue makes a name whatever it means elsewhere: after ``Mr.``/``Mrs.``/``Ms.``, after
@@ -199,7 +205,13 @@ class NameRecognizer:
             if _PERSON_SHORTHAND.search(before) or _PHRASE_CUE.search(before):
                 return True
         # the second word of "Label: First Last" (up to the end of the clause)
-        clause_end = re.match(r"[ \t]*(?:\Z|\n|[,.;(])|[ \t]{2,}|[ \t]+[A-Za-z#]+[ \t]*[:#]", doc.text[t.end :])
+        clause_end = re.match(
+            r"[ \t]*(?:\Z|\n|[,.;(])|[ \t]{2,}|[ \t]+[A-Za-z#]+[ \t]*[:#]|[ \t]+(?:"
+            + "|".join(sorted(CREDENTIALS))
+            + r")\b",
+            doc.text[t.end : t.end + 20],
+            re.IGNORECASE,
+        )
         if i > 0 and _SPACE.fullmatch(doc.gap(toks[i - 1], t)) and clause_end:
             head = doc.text[max(0, toks[i - 1].start - 30) : toks[i - 1].start]
             if (_NAME_LABEL.search(head) or _SIGN_OFF.search(head)) and not (t.info.english and t.info.english <= 20):
@@ -328,6 +340,23 @@ class NameRecognizer:
                     if self._joins(doc, i, j, gap):
                         flags[j] = min(flags[i], 4.0)
                         changed = True
+        # "Kwame van der Berg", "Pieter de la Cruz": a particle run between two name-like words
+        for i in range(n):
+            if toks[i].low not in _PARTICLES or i == 0:
+                continue
+            k = i
+            while k < n and toks[k].low in _PARTICLES and k < i + 3:
+                k += 1
+            if k >= n or any(not _SPACE.fullmatch(doc.gap(toks[m - 1], toks[m])) for m in range(i, k + 1)):
+                continue
+            a, b = toks[i - 1], toks[k]
+            if a.informative_case:
+                ok = a.is_title and b.is_title and toks[i].text.islower() and prior(a) > -2.0 and prior(b) > -2.0
+            else:
+                ok = all(u.info.is_name and prior(u) >= -1.0 for u in (a, b))
+            if ok and not (a.glued or b.glued):
+                for m in range(i - 1, k + 1):
+                    flags[m] = max(flags[m], self.threshold)
         # coordinated names: "Rodriguez and Baker", "Dr. Smith & Jones"
         for i in range(n - 2):
             if not flags[i] or flags[i + 2] or toks[i + 1].low not in {"and", "&"}:

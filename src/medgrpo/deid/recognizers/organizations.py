@@ -20,7 +20,7 @@ from medgrpo.deid.types import Span
 
 _HEADS = frozenset(
     "hospital hospitals hosp hsp clinic clinics infirmary hospice manor sanatorium sanitarium healthcare rehab "
-    "hospitals' hospital's".split()
+    "hospitals' hospital's school academy college".split()
 )
 _CENTER = frozenset("center centre ctr centers".split())
 _CENTER_LEAD = frozenset(

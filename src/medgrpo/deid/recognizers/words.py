@@ -160,8 +160,13 @@ def _proper_like(t: Token) -> bool:
     return not (t.info.english and t.info.english <= 35)
 
 
-def _eponym_word(low: str) -> bool:
-    if low in EPONYM_AFTER or _DISEASE_MORPH.search(low):
+def _eponym_word(t: Token) -> bool:
+    """A word that makes the name before it an eponym: ``syndrome``, ``sign``, ``thyroiditis`` (disease morphology
+    counts only for a medical word or a long word that is no name: "Thoma" is a surname)."""
+    low = t.low
+    if low in EPONYM_AFTER:
+        return True
+    if _DISEASE_MORPH.search(low) and (t.info.medical or (len(low) >= 7 and not t.info.is_name)):
         return True
     for suffix in ("es", "s"):
         if low.endswith(suffix) and low[: -len(suffix)] in EPONYM_AFTER:
@@ -182,7 +187,7 @@ def eponym_context(doc: Document, i: int) -> bool:
         if "\n" in gap or not re.fullmatch(r"['’]?s?[ \t]*|[ \t]*-[ \t]*", gap):
             break
         nxt = toks[k]
-        if _eponym_word(nxt.low):
+        if _eponym_word(nxt):
             if nxt.low == "cell" and re.match(
                 r"\s*(?:#|ph|phone|number|no\b|\d)", doc.text[nxt.end : nxt.end + 8], re.I
             ):
