@@ -5,11 +5,13 @@ Runs when a new de-identified dataset is published (Asset) or weekly (cron), or 
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
 
 from medgrpo_airflow.assets import CHALLENGER_MODEL, DEIDENTIFIED_DATASET
+from medgrpo_airflow.operators import TrainingPodOperator, TrainJobOperator
 from medgrpo_airflow.params import backend_param, optional
 
 DOC = """
@@ -20,7 +22,17 @@ its log into this task's log, and registers the final model in MLflow as a new v
 `medgrpo-qwen2.5` with alias `challenger` and lineage tags (dataset sha256, recipe, base model, git sha,
 image, this DAG run). A retry resumes from the newest checkpoint and finds the same model version.
 Registration emits the `medgrpo_challenger_model` Asset, which triggers `gated_evaluation`.
+
+Backends: `local` (task `train`, a subprocess), `kubernetes` (task `train_on_kubernetes`, one GPU pod
+through the KubernetesPodOperator, deferrable) and `kubeflow` (task `train_on_kubeflow`, a multi-node
+Kubeflow TrainJob/PyTorchJob, deferrable); cluster runs need `s3://` data, output and checkpoint
+locations (docs/kubernetes.md). `choose_backend` checks the cluster job before anything is submitted.
 """
+
+#: Backend (the form's enum, from medgrpo.launch.BACKENDS) -> the task that trains with it.
+TRAIN_TASKS = {"local": "train", "kubernetes": "train_on_kubernetes", "kubeflow": "train_on_kubeflow"}
+#: Airflow pool bounding concurrent cluster jobs (MEDGRPO_CLUSTER_POOL; unset: the default pool).
+CLUSTER_POOL = os.environ.get("MEDGRPO_CLUSTER_POOL", "").strip() or None
 
 
 @dag(
@@ -75,27 +87,69 @@ def grpo_training() -> None:
         latest = dict(history[-1].extra or {}) if len(history) else None
         return resolve_training_inputs(ctx["params"], events, latest)
 
+    @task.branch
+    def choose_backend(inputs: dict) -> str:
+        """The training task of the form's backend; a cluster job is planned and checked here first."""
+        from medgrpo.launch import CLUSTER_BACKENDS
+        from medgrpo.pipeline import plan_cluster_training
+
+        ctx = get_current_context()
+        backend = str(ctx["params"].get("backend") or "local")
+        if backend not in TRAIN_TASKS:
+            raise ValueError(f"backend {backend!r} has no training task in grpo_training; known: {sorted(TRAIN_TASKS)}")
+        if backend in CLUSTER_BACKENDS:
+            job = plan_cluster_training(ctx["params"], inputs, dag_id=ctx["dag"].dag_id, run_id=ctx["run_id"])
+            ctx["ti"].xcom_push(key="job", value=job)
+        return TRAIN_TASKS[backend]
+
     @task(outlets=[CHALLENGER_MODEL], execution_timeout=timedelta(hours=24))
     def train(inputs: dict) -> dict:
         import logging
 
-        from medgrpo.pipeline import mlflow_links, run_training
+        from medgrpo.pipeline import run_training
 
         ctx = get_current_context()
         log = logging.getLogger("medgrpo.train.container")
         result = run_training(ctx["params"], inputs, dag_id=ctx["dag"].dag_id, run_id=ctx["run_id"], on_line=log.info)
-        ctx["outlet_events"][CHALLENGER_MODEL].extra = {
-            "model_name": result["model_name"],
-            "version": result["model_version"],
-            "dataset_uri": result["dataset_uri"],
-            "run_id": result["run_id"],
-        }
-        links = mlflow_links(run_id=result["run_id"], model_name=result["model_name"], version=result["model_version"])
-        for key, url in links.items():
-            ctx["ti"].xcom_push(key=key, value=url)
+        _announce(ctx, result)
         return result
 
-    train(resolve_inputs())
+    @task(outlets=[CHALLENGER_MODEL], trigger_rule="none_failed_min_one_success")
+    def publish_cluster_model() -> dict:
+        """Emit the challenger Asset event and MLflow links for the cluster try that succeeded."""
+        ctx = get_current_context()
+        found = [r for r in ctx["ti"].xcom_pull(task_ids=[TRAIN_TASKS["kubernetes"], TRAIN_TASKS["kubeflow"]]) if r]
+        if not found:
+            raise ValueError("no cluster training result in XCom (train_on_kubernetes / train_on_kubeflow)")
+        _announce(ctx, found[0])
+        return dict(found[0])
+
+    inputs = resolve_inputs()
+    choice = choose_backend(inputs)
+    local = train(inputs)
+    on_kubernetes = TrainingPodOperator(
+        task_id=TRAIN_TASKS["kubernetes"], job=choice["job"], execution_timeout=timedelta(hours=48), pool=CLUSTER_POOL
+    )
+    on_kubeflow = TrainJobOperator(
+        task_id=TRAIN_TASKS["kubeflow"], job=choice["job"], execution_timeout=timedelta(hours=72), pool=CLUSTER_POOL
+    )
+    choice >> [local, on_kubernetes, on_kubeflow]
+    [on_kubernetes, on_kubeflow] >> publish_cluster_model()
+
+
+def _announce(ctx: dict, result: dict) -> None:
+    """The registered version as the challenger Asset event, and MLflow links on this task."""
+    from medgrpo.pipeline import mlflow_links
+
+    ctx["outlet_events"][CHALLENGER_MODEL].extra = {
+        "model_name": result["model_name"],
+        "version": result["model_version"],
+        "dataset_uri": result["dataset_uri"],
+        "run_id": result["run_id"],
+    }
+    links = mlflow_links(run_id=result["run_id"], model_name=result["model_name"], version=result["model_version"])
+    for key, url in links.items():
+        ctx["ti"].xcom_push(key=key, value=url)
 
 
 grpo_training()

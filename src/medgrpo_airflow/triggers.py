@@ -16,7 +16,7 @@ deletes the job; a triggerer shutdown does not.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -31,6 +31,10 @@ def kube_config_dict(path: str) -> dict[str, Any] | None:
     with open(path, encoding="utf-8") as fh:
         data = yaml.safe_load(fh)
     return dict(data) if isinstance(data, dict) else None
+
+
+def _constant(events: list[dict[str, Any]]) -> Callable[[str], list[dict[str, Any]]]:
+    return lambda _name: events
 
 
 class TrainJobTrigger(BaseTrigger):
@@ -93,11 +97,11 @@ class TrainJobTrigger(BaseTrigger):
                         yield self._event("failed", f"{kind.kind} {name} no longer exists (deleted)")
                         return
                     pods = await self._pods(api, core)
-                    status = job_status(obj, kind, pods, self.pending_timeout, lambda _name: [])
+                    status = job_status(obj, kind, pods, self.pending_timeout, _constant([]))
                     if status.phase == "failed" and status.reason in ("Unschedulable", "PendingTimeout"):
                         stuck = next(p for p in pods if p["status"].get("phase", "Pending") == "Pending")
                         events = await self._events(api, core, stuck["metadata"]["name"])
-                        status = job_status(obj, kind, pods, self.pending_timeout, lambda _name, e=events: e)
+                        status = job_status(obj, kind, pods, self.pending_timeout, _constant(events))
                     await self._emit_logs(core, kind, pods)
                     if status.done:
                         yield self._event("success" if status.succeeded else "failed", status.describe())

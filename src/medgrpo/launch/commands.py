@@ -43,6 +43,14 @@ def register(subparsers: Any) -> None:
     render.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides", help="recipe override (repeatable)"
     )
+    render.add_argument(
+        "--validate",
+        action="store_true",
+        help="also validate against the Kubernetes schema of MEDGRPO_K8S_CLUSTER_VERSION (needs kubernetes-validate)",
+    )
+    render.add_argument(
+        "--crds", metavar="DIR", help="with --validate: folder of CRD YAML files for TrainJob/PyTorchJob validation"
+    )
     render.set_defaults(func=_render)
 
 
@@ -81,6 +89,16 @@ def _render(args: argparse.Namespace) -> int:
     if problems:
         print("medgrpo render-k8s: the manifests break Pod Security 'restricted':\n  " + "\n  ".join(problems))
         return 1
+    if args.validate:
+        from medgrpo.launch.validate import ManifestInvalid, SchemaUnavailable, validate_all
+
+        try:
+            checked = validate_all(objects, version=settings.cluster_version, crd_dir=args.crds)
+        except (ManifestInvalid, SchemaUnavailable) as err:
+            print(f"medgrpo render-k8s: {err}")
+            return 1
+        for line in checked:
+            print(f"valid: {line}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for index, obj in enumerate(objects, start=1):
