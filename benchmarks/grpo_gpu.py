@@ -196,7 +196,7 @@ class Arm:
 
 
 #: LoRA as the recipes use it: rank 32 on every linear layer of attention and MLP.
-LORA = {"r": 32, "lora_alpha": 64, "lora_dropout": 0.05}
+LORA_RANK, LORA_ALPHA, LORA_DROPOUT = 32, 64, 0.05
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 ARMS: tuple[Arm, ...] = (
@@ -472,7 +472,13 @@ def run_arm(arm: Arm, work: Work, model_dir: Path, peak_override: grpo_limits.Gp
     if arm.lora:
         from peft import LoraConfig
 
-        peft_config = LoraConfig(**LORA, target_modules=LORA_TARGETS, task_type="CAUSAL_LM")
+        peft_config = LoraConfig(
+            r=LORA_RANK,
+            lora_alpha=LORA_ALPHA,
+            lora_dropout=LORA_DROPOUT,
+            target_modules=LORA_TARGETS,
+            task_type="CAUSAL_LM",
+        )
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir, padding_side="left")
