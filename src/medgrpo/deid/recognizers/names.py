@@ -98,6 +98,7 @@ class NameRecognizer:
         toks = doc.tokens
         if not toks:
             return []
+        self._strong = [False] * len(toks)
         flags = self._titled(doc) if self.mode == "titled" else self._full(doc)
         self._grow(doc, flags)
         return self._spans(doc, flags)
@@ -126,7 +127,9 @@ class NameRecognizer:
         p = toks[i - 1]
         if p.low not in TITLES or not _TITLE_GAP.fullmatch(doc.gap(p, toks[i])):
             return False
-        return p.low != "ms" or not re.search(r"\d[ \t]*\Z", doc.text[max(0, p.start - 3) : p.start])
+        if p.informative_case and p.is_upper and not toks[i].text[:1].isupper():
+            return False  # "MR spectroscopy", "MS lesions": an abbreviation in mixed-case writing
+        return p.low not in {"ms", "fr"} or not re.search(r"\d[ \t]*\Z", doc.text[max(0, p.start - 3) : p.start])
 
     @staticmethod
     def _labelled_by(doc: Document, i: int) -> bool:
@@ -137,6 +140,8 @@ class NameRecognizer:
             and ":" in doc.gap(p, doc.tokens[i])
         )
 
+    _strong: list[bool]
+
     def _full(self, doc: Document) -> list[float]:
         toks = doc.tokens
         n = len(toks)
@@ -145,8 +150,9 @@ class NameRecognizer:
             if len(t.low) == 1 or t.glued or t.marker:
                 continue
             s = prior(t) + case_evidence(t)
-            s += self._cue_before(doc, i)
-            s += self._cue_after(doc, i)
+            before, after = self._cue_before(doc, i), self._cue_after(doc, i)
+            self._strong[i] = before >= 4.0 or after >= 4.0  # a title, label or credential
+            s += before + after
             if s > 0 and (self._eponym_here(doc, i) or medical_phrase(doc, i)):
                 s = 0.0
             elif s > 0 and t.info.place and self._placed(doc, i):
@@ -444,6 +450,8 @@ class NameRecognizer:
                 return True
             if j < i and t.info.first and other.info.last and (t.info.english == 0 or t.info.english > 10):
                 return True
+            if j < i and 0 < t.info.first <= 1000 and self._strong[i] and (t.sent_start or t.is_title):
+                return True  # "Bill Kowalski, RN": a common first name before a surname a credential confirms
             return bool(t.informative_case and t.is_title and t.info.is_name and base >= -3.5)
         # "SMITH, JOHN" / "Smith, John": the part after the comma must be a first name
         if j > i:

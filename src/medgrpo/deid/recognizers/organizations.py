@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from medgrpo.deid.recognizers.words import case_evidence, prior
+from medgrpo.deid.recognizers.words import case_evidence, eponym_context, prior
 from medgrpo.deid.text import Document, Token
 from medgrpo.deid.types import Span
 
@@ -33,12 +33,13 @@ _ORG_WORDS = frozenset(
     women's womens deaconess baptist methodist presbyterian lutheran adventist episcopal jewish hebrew beth israel
     shriners mercy sacred heart holy cross good samaritan providence christ trinity grace sinai veterans va state
     north south east west new lake river mountain park hill hills bay harbor harbour island point spring springs
-    falls island mass massachusetts lady our of the and & heights junction landing crossing center centre port fort
+    elementary middle high junior senior primary secondary falls island mass massachusetts lady our of the and & heights junction landing crossing center centre port fort
     beach village city""".split()
 )
 _GENERIC = frozenset(
     """general community regional county university medical childrens children's women's womens state city veterans
-    va psychiatric teaching local area private public the of and & our north south east west new""".split()
+    va psychiatric teaching local area private public the of and & our north south east west new elementary middle high
+    junior senior primary secondary""".split()
 )
 _STOP = frozenset(
     """the a an this that his her their our your its outside another other osh same previous prior nearest nearby
@@ -156,7 +157,9 @@ class OrganizationRecognizer:
                 u = toks[k]
                 if k > i and not re.fullmatch(r"[ \t]+|[ \t]*&[ \t]*|-", doc.gap(toks[k - 1], u)):
                     break
-                ok = _nameish(u) if strict else (u.is_title or u.is_upper or _nameish(u))
+                ok = (_nameish(u) if strict else (u.is_title or u.is_upper or _nameish(u))) and not eponym_context(
+                    doc, k
+                )
                 if not ok or u.low in _STOP or u.info.vocab in {"clinical", "geography"}:
                     break
                 k += 1

@@ -19,10 +19,10 @@ _NANP_RE = re.compile(
     r"|(?<![\w/.:+-])\d{3}-\d{4}(?![\w/]|[.-]\d)"
 )
 _INTL_RE = re.compile(r"(?<![\w+])(?:\+|00)[1-9]\d{0,2}[\s.-]?(?:\(0?\d{1,4}\)[\s.-]?)?\d[\d\s.-]{5,16}\d(?![\w])")
-_NATIONAL_RE = re.compile(r"(?<![\w/.,:-])\(?0\d{1,4}\)?(?:[\s.-]\d{2,5}){1,4}(?![\w/]|[.,]\d)")
+_NATIONAL_RE = re.compile(r"(?<![\w/.,:-])\(?0\d{1,4}\)?(?:[\s.-]\d{2,8}){1,4}(?![\w/]|[.,]\d)")
 _EXT_RE = re.compile(r"(?i)\s*(?:,\s*)?(?:ext\.?|extension|x|#)\s*\d{2,6}\b")
 _CUE_RE = re.compile(
-    r"(?i)\b(?:phone|ph|tel|telephone|cell|cellphone|mobile|mob|home|work|pager|pgr|beeper|bpr|page|paged|"
+    r"(?i)\b(?:phone|ph|tel|telephone|telefon|t\u00e9l\u00e9phone|telefono|handy|mobil|cell|cellphone|mobile|mob|home|work|pager|pgr|beeper|bpr|page|paged|"
     r"ext|extension|fax|call|called|calling|reach|reached|contact|number|no|#)\b\.?\s*(?:#|no\.?|number|at|is|:)?\s*"
     r"(?P<value>\(?\d[\d().\s-]{2,16}\d)(?![\w/]|[.,]\d)"
 )

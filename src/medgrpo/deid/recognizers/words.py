@@ -14,7 +14,9 @@ import re
 from medgrpo.deid.lexicon import WordInfo
 from medgrpo.deid.text import Document, Token
 
-TITLES = frozenset("dr dr's drs doctor mr mrs ms miss mister mx prof professor madam madame sr sra srta".split())
+TITLES = frozenset(
+    "dr dr's drs doctor mr mrs ms miss mister mx prof professor madam madame sr sra srta fr rev revd".split()
+)
 RELATIONS = frozenset(
     """wife husband son daughter dtr dau sister sis brother bro mother mom mum mommy father dad daddy niece nephew
     aunt auntie uncle grandson granddaughter grandmother grandfather grandma grandpa granny nana papa gm gd gs
@@ -54,13 +56,15 @@ EPONYM_AFTER = frozenset(
     hypothesis number ratio cycle loop duct canal gland glands space membrane corpuscle corpuscles fiber fibre layer
     plexus artery vein nerve ligament tendon muscle bone bodies organ organs area capsule valve strain bacillus virus
     shunt filter clip valve stocking stockings walker frame view reaction agar medium dilemma paradox effect disorder
-    neuralgia neuroma neuropathy encephalopathy dementia chorea dystrophy myopathy psychosis habitus facies""".split()
+    neuralgia neuroma neuropathy encephalopathy dementia chorea dystrophy myopathy psychosis habitus facies crystal
+    regression hazards equilibrium correlation estimator rod granule inclusion""".split()
 )
 # disease words that follow an eponym without a context word ("Hashimoto thyroiditis", "Takotsubo cardiomyopathy")
 _DISEASE_MORPH = re.compile(
     r"(?:itis|itides|osis|oses|oma|omas|emia|aemia|pathy|plasia|trophy|ectasia|algia|uria|penia|cytosis|philia|phagia|"
     r"plegia|paresis|ism|iasis)$"
 )
+_EDITION = re.compile(r"(?i)['’]?s?,?[ \t]+\d{1,2}(?:st|nd|rd|th)?[ \t]*(?:/[ \t]*e\b|ed\b|edn\b|edition\b)")
 EPONYM_BEFORE = frozenset("tetralogy pentalogy triad syndrome disease sign law of".split())
 _CHAIN_STOP = frozenset(
     """the a an and or of in on at to for with by from is was are were be as that this his her their its he she they
@@ -127,13 +131,16 @@ def prior(t: Token) -> float:
     strength = name_strength(info)
     if info.vocab in {"clinical", "device", "geography"}:
         base = -3.5 if census else -6.0
-    elif info.medical:
-        base = -1.5 if census else -4.0
-    elif info.english:
-        penalty = _english_penalty(info.english)
-        if info.english >= 35 and (0 < info.first <= 200 or 0 < info.last <= 500):
-            penalty /= 2  # a very common name whose word sense is rare ("maria", "john", "jane")
-        base = strength + penalty if strength else penalty - 1.0
+    elif info.medical or info.english:
+        options = []
+        if info.medical:
+            options.append(-1.5 if census else -4.0)
+        if info.english:
+            penalty = _english_penalty(info.english)
+            if info.english >= 35 and (0 < info.first <= 200 or 0 < info.last <= 500):
+                penalty /= 2  # a very common name whose word sense is rare ("maria", "john", "jane")
+            options.append(strength + penalty if strength else penalty - 1.0)
+        base = min(options)  # medical vocabulary never makes an everyday word more name-like
     elif strength:
         base = strength
     elif info.place:
@@ -202,6 +209,8 @@ def eponym_context(doc: Document, i: int) -> bool:
         k += 1
         steps += 1
     t = toks[i]
+    if _EDITION.match(doc.text, t.end):
+        return True  # "Harrison 19th/e", "Robbins 9/e": a textbook, cited by its author
     for j in (i - 1, i + 1):  # "Cockcroft-Gault", "Henderson-Hasselbalch": two eponyms joined by a hyphen
         if 0 <= j < n and t.info.vocab == "eponym" and toks[j].info.vocab == "eponym":
             a, b = (toks[j], t) if j < i else (t, toks[j])
