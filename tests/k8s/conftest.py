@@ -3,13 +3,18 @@ there is no cluster here), settings pointing the real clients at it, and a train
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+# The operator tests import Airflow: give it a throwaway home (unless the session already chose one).
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="medgrpo-k8s-airflow-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
 from fake_apiserver import FakeKubernetes
 from jobs import NAMESPACE

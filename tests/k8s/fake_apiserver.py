@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import secrets
+import signal
+import subprocess
 import threading
 import time
 import uuid
@@ -79,6 +82,10 @@ class Script:
     )
     on_running: Callable[[Obj], None] | None = None
     on_end: Callable[[Obj], list[str] | None] | None = None
+    #: run the container for real: ``process(pod) -> (Popen with stdout piped, termination-log path)``;
+    #: its output is the log, its exit code the container's; ``evict_when()`` true evicts (SIGKILL)
+    process: Callable[[Obj], tuple[subprocess.Popen[bytes], Path]] | None = None
+    evict_when: Callable[[], bool] | None = None
 
 
 @dataclass
@@ -88,6 +95,10 @@ class _PodSim:
     ran_hooks: set[str] = field(default_factory=set)
     extra_lines: list[str] = field(default_factory=list)
     killed_at: float | None = None  # the job failed: its controller stopped this pod
+    proc: subprocess.Popen[bytes] | None = None
+    termination_log: Path | None = None
+    timed_lines: list[tuple[float, str]] = field(default_factory=list)
+    evicted_at: float | None = None
 
 
 class FakeKubernetes:
@@ -148,6 +159,7 @@ class FakeKubernetes:
             self.scripts.insert(0, (when, script))
 
     def reset(self) -> None:
+        self.stop_processes()
         with self.lock:
             for store in self.objects.values():
                 store.clear()
@@ -232,7 +244,10 @@ class FakeKubernetes:
             if obj is None:
                 raise _ApiError(404, "NotFound", f'{key[2]} "{name}" not found')
             self.deleted.append(copy.deepcopy(obj))
-            self.pods.pop((namespace, name), None)
+            sim = self.pods.pop((namespace, name), None)
+            if sim is not None and sim.proc is not None and sim.proc.poll() is None:
+                os.killpg(sim.proc.pid, signal.SIGTERM)  # the kubelet stops a deleted pod's containers
+                sim.proc.wait()
             uid = obj["metadata"]["uid"]
             for dep_key in RESOURCES:  # garbage collection of owned objects
                 for (ns, n), dep in list(self.objects[dep_key].items()):
@@ -326,7 +341,7 @@ class FakeKubernetes:
         count = max(len(script.lines), 1)
         step = script.run_for / count
         due = [(start + step * i, line) for i, line in enumerate(script.lines) if start + step * i <= now]
-        return due + [(start, line) for line in sim.extra_lines]
+        return due + [(start, line) for line in sim.extra_lines] + list(sim.timed_lines)
 
     def _advance(self, pod: Obj) -> None:
         """Bring a pod's status up to now according to its script (idempotent)."""
@@ -376,6 +391,9 @@ class FakeKubernetes:
             sim.ran_hooks.add("running")
             if script.on_running:
                 script.on_running(copy.deepcopy(pod))
+        if script.process is not None:
+            self._advance_process(pod, sim, base_cs, scheduled_cond, t_sched, t_start)
+            return
         if sim.killed_at is not None and sim.killed_at < t_end:
             stopped = {"exitCode": 143, "reason": "Error", "message": "stopped: another node of the job failed"}
             state = {"terminated": {"startedAt": _ts(t_start), "finishedAt": _ts(sim.killed_at), **stopped}}
@@ -423,6 +441,61 @@ class FakeKubernetes:
             raise AssertionError(f"unknown outcome {script.outcome!r}")
         status.setdefault("conditions", [scheduled_cond])
         status.update(startTime=_ts(t_sched), containerStatuses=[{**base_cs, "started": False, "state": state}])
+
+    def _advance_process(
+        self, pod: Obj, sim: _PodSim, base_cs: Obj, scheduled_cond: Obj, t_sched: float, t_start: float
+    ) -> None:
+        """A pod whose container really runs (as a local process group): its state follows the process."""
+        script, status = sim.script, pod["status"]
+        assert script.process is not None
+        if sim.proc is None:
+            sim.proc, sim.termination_log = script.process(copy.deepcopy(pod))
+            threading.Thread(target=self._read_output, args=(sim,), daemon=True).start()
+        code = sim.proc.poll()
+        if code is None and sim.evicted_at is None and script.evict_when is not None and script.evict_when():
+            os.killpg(sim.proc.pid, signal.SIGKILL)  # the kubelet evicts: no grace for a memory-pressure eviction
+            sim.proc.wait()
+            sim.evicted_at = time.time()
+            self._event(pod, "Warning", "Evicted", script.evict_message, sim.evicted_at)
+        code = sim.proc.poll()
+        running = {**base_cs, "ready": True, "started": True, "state": {"running": {"startedAt": _ts(t_start)}}}
+        status.update(startTime=_ts(t_sched), conditions=[scheduled_cond])
+        if code is None:
+            status.update(phase="Running", containerStatuses=[running])
+            return
+        ended = {"startedAt": _ts(t_start), "finishedAt": _ts(sim.evicted_at or time.time()), "exitCode": code}
+        if sim.evicted_at is not None:
+            state = {"terminated": {**ended, "exitCode": 137, "reason": "ContainerStatusUnknown"}}
+            status.update(phase="Failed", reason="Evicted", message=script.evict_message)
+            status["conditions"] = [
+                scheduled_cond,
+                {"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet",
+                 "message": script.evict_message, "lastTransitionTime": _ts(sim.evicted_at)},
+            ]  # fmt: skip
+        else:
+            message = ""
+            if sim.termination_log is not None and sim.termination_log.is_file():
+                message = sim.termination_log.read_text()[:4096]
+            if not message and code != 0:  # terminationMessagePolicy: FallbackToLogsOnError
+                message = "\n".join(line for _, line in sim.timed_lines[-80:])[-2048:]
+            reason = "Completed" if code == 0 else "Error"
+            state = {"terminated": {**ended, "reason": reason, "message": message}}
+            status.update(phase="Succeeded" if code == 0 else "Failed")
+        status["containerStatuses"] = [{**base_cs, "started": False, "state": state}]
+
+    def _read_output(self, sim: _PodSim) -> None:
+        assert sim.proc is not None and sim.proc.stdout is not None
+        for raw in sim.proc.stdout:
+            with self.lock:
+                sim.timed_lines.append((time.time(), raw.decode("utf-8", errors="replace").rstrip("\n")))
+
+    def stop_processes(self) -> None:
+        """Kill every container process still running (test teardown)."""
+        with self.lock:
+            for sim in self.pods.values():
+                if sim.proc is not None and sim.proc.poll() is None:
+                    os.killpg(sim.proc.pid, signal.SIGKILL)
+                    sim.proc.wait()
 
     def log_lines(self, namespace: str, name: str) -> tuple[list[tuple[float, str]], bool, bool]:
         """``(lines so far, container started, container ended)`` of a pod."""

@@ -21,12 +21,6 @@ from medgrpo_airflow.operators import TrainingPodFailed, TrainingPodOperator, Tr
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(autouse=True)
-def _airflow_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path_factory.getbasetemp() / "airflow-home"))
-    monkeypatch.setenv("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
-
-
 def _pod_operator(job: dict[str, Any]) -> Any:
     return lambda: TrainingPodOperator(
         task_id="train_on_kubernetes",

@@ -19,11 +19,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-TERMINATION_LOG = "/dev/termination-log"
+#: Where Kubernetes reads the termination message (the pod's terminationMessagePath).
+TERMINATION_LOG = os.environ.get("MEDGRPO_TERMINATION_LOG", "/dev/termination-log")
 MAX_TERMINATION_MESSAGE = 4000  # Kubernetes keeps at most 4096 bytes
 
 
-def _write_termination_message(text: str, path: str = TERMINATION_LOG) -> None:
+def _write_termination_message(text: str, path: str) -> None:
     try:
         with open(path, "w", encoding="utf-8") as fh:
             fh.write(text[:MAX_TERMINATION_MESSAGE])
@@ -42,11 +43,12 @@ def _is_main_process() -> bool:
     return os.environ.get("RANK", "0") == "0"
 
 
-def main(argv: Sequence[str] | None = None, *, termination_log: str = TERMINATION_LOG) -> int:
+def main(argv: Sequence[str] | None = None, *, termination_log: str | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m medgrpo.launch.entrypoint")
     parser.add_argument("--output-uri", required=True, help="where result.json is published (s3:// prefix)")
     parser.add_argument("cli", nargs=argparse.REMAINDER, help="the medgrpo command line, starting with 'train'")
     args = parser.parse_args(argv)
+    termination_log = termination_log or TERMINATION_LOG
     if not args.cli or args.cli[0] != "train":
         parser.error(f"expected the medgrpo command line to start with 'train', found {args.cli[:1]}")
 

@@ -209,7 +209,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MEDGRPO_K8S_RUNTIME_REF", "runtime_ref", "torch-distributed", _dns_label,
             "ClusterTrainingRuntime a TrainJob references."),
     Setting("MEDGRPO_K8S_CLUSTER_VERSION", "cluster_version", "", _cluster_version,
-            "Kubernetes version render-k8s --validate and the tests check manifests for, e.g. 1.33; empty: newest known."),
+            "Kubernetes version render-k8s --validate checks manifests for, e.g. 1.33; empty: the newest known."),
     Setting("MEDGRPO_K8S_KUBECONFIG", "kubeconfig", "", _text,
             "Kubeconfig file of the launcher; empty: the Airflow connection, else in-cluster config."),
     Setting("MEDGRPO_K8S_CONN_ID", "conn_id", "kubernetes_default", _text,
