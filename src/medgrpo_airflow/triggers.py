@@ -16,7 +16,9 @@ deletes the job; a triggerer shutdown does not.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -141,16 +143,19 @@ class TrainJobTrigger(BaseTrigger):
         from kubernetes_asyncio import client as aclient
 
         from medgrpo.launch.k8s_client import log_text
+        from medgrpo.launch.k8s_status import parse_time
         from medgrpo.launch.kubeflow_job import KubeflowJobs
 
         main = KubeflowJobs.main_pod(kind, pods)
         if main is None or not (main.get("status") or {}).get("containerStatuses"):
             return
+        kwargs: dict[str, Any] = {"container": kind.container, "timestamps": True}
+        last = parse_time(self._last_log) if self._last_log else None
+        if last is not None:  # only what is new since the last line written (plus a second of overlap)
+            kwargs["since_seconds"] = max(1, math.ceil((datetime.now(tz=UTC) - last).total_seconds()) + 1)
         try:
             text = log_text(
-                await core.read_namespaced_pod_log(
-                    main["metadata"]["name"], self.handle["namespace"], container=kind.container, timestamps=True
-                )
+                await core.read_namespaced_pod_log(main["metadata"]["name"], self.handle["namespace"], **kwargs)
             )
         except aclient.ApiException as err:
             if err.status in (400, 404):  # not started yet, or gone

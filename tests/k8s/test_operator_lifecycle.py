@@ -174,3 +174,29 @@ def test_trainjob_retry_reattaches_and_a_killed_trigger_deletes_the_job(fake_k8s
 def test_contexts_are_what_the_operators_read() -> None:
     ctx = context_for(FakeTaskInstance(try_number=3))
     assert ctx["ti"].try_number == 3 and ctx["run_id"].startswith("manual__")
+
+
+def test_trainjob_trigger_streams_each_rank0_line_once_and_reports_success(
+    fake_k8s: FakeKubernetes, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from medgrpo.launch.k8s_settings import K8sSettings
+    from medgrpo.launch.kubeflow_job import KubeflowLauncher
+    from medgrpo_airflow.triggers import TrainJobTrigger, kube_config_dict
+
+    lines = [f"rank0 step {i}" for i in range(1, 9)]
+    fake_k8s.default_script = Script(lines=lines, run_for=1.6)
+    settings = K8sSettings.from_env()
+    handle = KubeflowLauncher(settings).submit(make_job(run="kf-logs"))
+    trigger = TrainJobTrigger(
+        handle=handle.as_dict(),
+        pending_timeout=settings.pending_timeout,
+        poll_interval=0.2,
+        kubernetes_conn_id=settings.conn_id,
+        config_dict=kube_config_dict(settings.kubeconfig),
+    )
+    event = first_event(trigger)
+    assert event["status"] == "success" and event["handle"]["name"] == handle.name
+    out = capfd.readouterr().out
+    for line in lines:
+        assert out.count(f"] {line}") == 1, f"{line!r} streamed {out.count(line)} times"
+    assert fake_k8s.count("GET", r"/log\?.*sinceSeconds") > 0  # later polls read only what is new
