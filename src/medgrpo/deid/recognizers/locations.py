@@ -39,8 +39,18 @@ class LocationRecognizer:
         lex = doc.lex
         out: list[Span] = []
         for i, t in enumerate(toks):
-            if t.info.vocab == "geography" or t.glued or eponym_context(doc, i):
-                continue  # "Ann Arbor staging", "Glasgow Coma Scale"
+            if t.info.vocab == "geography" or t.glued:
+                continue
+            county = i + 1 < len(toks) and toks[i + 1].low in _COUNTY
+            candidate = (
+                t.info.place
+                or t.low in _PREFIX
+                or t.low in lex.multiword_places
+                or county
+                or prior(t) + case_evidence(t) >= -3.0
+            )
+            if not candidate or eponym_context(doc, i):
+                continue  # everyday vocabulary cannot be a town; "Ann Arbor staging", "Glasgow Coma Scale"
             before = text[max(0, t.start - 40) : t.start]
             strong = _STRONG_CUE.search(before) is not None
             weak = not strong and _WEAK_CUE.search(before) is not None
@@ -64,7 +74,6 @@ class LocationRecognizer:
             if i + 1 < len(toks) and toks[i + 1].low in _COUNTY and re.fullmatch(r"[ \t]+", doc.gap(t, toks[i + 1])):
                 if score >= -3.0 or t.is_title:
                     out.append(Span(t.start, toks[i + 1].end, "LOCATION", 0.85))
-        del lex
         return out
 
     def _multiword(self, doc: Document, i: int) -> int | None:

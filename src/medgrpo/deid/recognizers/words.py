@@ -10,6 +10,7 @@ positive, unknown words are neutral. Context cues (titles, relations, credential
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from medgrpo.deid.lexicon import WordInfo
 from medgrpo.deid.text import Document, Token
@@ -76,6 +77,7 @@ UNITS_AFTER = frozenset(
 )
 
 
+@lru_cache(maxsize=50_000)
 def _typo_of_known(low: str) -> bool:
     """``low`` is an everyday or clinical word with two adjacent letters swapped ("pateint", "dsicharge")."""
     from medgrpo.deid.lexicon import load_lexicon
@@ -124,9 +126,13 @@ def name_strength(info: WordInfo) -> float:
 
 def prior(t: Token) -> float:
     """Context-free evidence that ``t`` belongs to a person's name (positive: likely)."""
-    info, low = t.info, t.low
-    if len(low) == 1 or t.glued or t.marker:
+    if len(t.low) == 1 or t.glued or t.marker:
         return -9.0
+    return _prior(t.low, t.info)
+
+
+@lru_cache(maxsize=100_000)
+def _prior(low: str, info: WordInfo) -> float:
     census = (0 < info.first < 99999) or (0 < info.last <= 60000)
     strength = name_strength(info)
     if info.vocab in {"clinical", "device", "geography"}:
