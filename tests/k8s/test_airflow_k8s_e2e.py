@@ -1,0 +1,96 @@
+"""``grpo_training`` with ``backend=kubernetes`` through a real Airflow 3 deployment (api-server,
+scheduler, dag-processor, triggerer; LocalExecutor on PostgreSQL): the branch routes to the
+KubernetesPodOperator task, the pod is watched by the provider's trigger in the real triggerer,
+its log lands in the task log, an evicted first try is retried by Airflow with a new pod, and the
+registered result is published as the challenger Asset event.
+
+Kubernetes is the fake API server of tests/k8s/fake_apiserver.py (there is no cluster here); its
+scripted pods stand in for the training container (the real container is exercised in
+test_resume_integration.py). S3 is a real moto server.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_apiserver import FakeKubernetes, Script
+from jobs import ROOT
+
+from medgrpo import storage
+from medgrpo.services.airflow_stack import AirflowStack
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
+
+
+def test_kubernetes_backend_through_airflow_with_eviction_retry(
+    fake_k8s: FakeKubernetes,
+    moto_server: str,
+    pg_database: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    creds = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+    for key, value in {**creds, "MEDGRPO_S3_ENDPOINT_URL": moto_server}.items():
+        monkeypatch.setenv(key, value)
+    bucket = f"k8s-e2e-{uuid.uuid4().hex[:8]}"
+    storage.s3_client().create_bucket(Bucket=bucket)
+    dataset = f"s3://{bucket}/datasets/med"
+    storage.write_text_atomic(f"{dataset}/manifest.json", json.dumps({"name": "med", "sha256": "0" * 64}))
+
+    def publish(pod: dict[str, Any]) -> list[str]:  # what the entrypoint does when training succeeded
+        args = pod["spec"]["containers"][0]["args"]
+        out = args[args.index("--output-uri") + 1]
+        result = {"run_id": "mlflow-run-1", "model_name": "medgrpo-qwen2.5", "model_version": "7", "metrics": {}}
+        storage.write_text_atomic(storage.join(out, "result.json"), json.dumps(result))
+        return ["result published"]
+
+    fake_k8s.script(
+        lambda pod: pod["metadata"]["name"].endswith("-t1"),
+        Script(lines=["try one: step 1", "try one: checkpoint-1 stored"], run_for=2, outcome="evict"),
+    )
+    fake_k8s.script(
+        lambda pod: pod["metadata"]["name"].endswith("-t2"),
+        Script(lines=["resuming from checkpoint-1", "try two: step 2"], run_for=2, on_end=publish),
+    )
+    stack = AirflowStack(
+        home=tmp_path / "airflow",
+        dags_folder=ROOT / "dags",
+        plugins_folder=ROOT / "plugins",
+        db_uri=pg_database("medgrpo_k8s_e2e").replace("postgresql://", "postgresql+psycopg2://", 1),
+        extra_env={
+            "MEDGRPO_STATE_DIR": str(tmp_path / "state"),
+            "MEDGRPO_RUNS_ROOT": f"s3://{bucket}/runs",
+            "MEDGRPO_K8S_PENDING_TIMEOUT": "120",
+        },
+    )
+    stack.start()
+    try:
+        stack.wait_for_dags(["grpo_training"])
+        stack.unpause("grpo_training")
+        run_id = stack.trigger("grpo_training", {"backend": "kubernetes", "dataset_uri": dataset})
+        run = stack.wait_for_run("grpo_training", run_id, timeout=600)
+        states = {t["task_id"]: (t["state"], t["try_number"]) for t in stack.task_instances("grpo_training", run_id)}
+        first_log = stack.task_log("grpo_training", run_id, "train_on_kubernetes", try_number=1)
+        second_log = stack.task_log("grpo_training", run_id, "train_on_kubernetes", try_number=2)
+        publish_log = stack.task_log("grpo_training", run_id, "publish_cluster_model")
+    finally:
+        stack.stop()
+
+    assert run["state"] == "success", (states, first_log[-3000:], second_log[-3000:])
+    assert states["choose_backend"] == ("success", 1)
+    assert states["train"][0] == "skipped" and states["train_on_kubeflow"][0] == "skipped"
+    assert states["train_on_kubernetes"] == ("success", 2)
+    assert states["publish_cluster_model"][0] == "success"
+    assert "try one: step 1" in first_log and "Evicted" in first_log
+    assert "resumes from the newest checkpoint in s3://" in first_log
+    assert "resuming from checkpoint-1" in second_log and "try two: step 2" in second_log
+    assert "mlflow-run-1" in publish_log or publish_log  # the task ran; its XCom is the result below
+    pods = [p["metadata"]["name"] for p in fake_k8s.deleted if p["kind"] == "Pod"]
+    assert [name[-3:] for name in pods] == ["-t1", "-t2"], pods  # one pod per try, both cleaned up
+    assert fake_k8s.count("POST", r"/pods$") == 2
+    assert fake_k8s.list("pods") == []
