@@ -45,6 +45,14 @@ def _rows() -> list[dict[str, Any]]:
     ]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _dev_id_key() -> Any:
+    """Record ids need a key; the rows here are synthetic, so the public development key is fine."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDGRPO_ALLOW_DEV_ID_KEY", "true")
+        yield
+
+
 @pytest.fixture(scope="module")
 def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
     tmp = tmp_path_factory.mktemp("deid")

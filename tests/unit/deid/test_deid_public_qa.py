@@ -203,6 +203,14 @@ def _published(folder: Path) -> dict[str, dict[str, Any]]:
     return out
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _dev_id_key() -> Any:
+    """Record ids need a key; these are synthetic samples, so the public development key is fine."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MEDGRPO_ALLOW_DEV_ID_KEY", "true")
+        yield
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     tmp = tmp_path_factory.mktemp("qa")

@@ -80,6 +80,9 @@ class AddressRecognizer:
         suffix = value.rstrip(" .").split()[-1].lower()
         if suffix in _UNAMBIGUOUS_SUFFIX:
             return True
+        number = value.split()[0]
+        if sum(c.isdigit() for c in number) >= 3 and len(names) <= 2:
+            return True  # "4264 BLADE WAY": a house number, one or two words and a street word
         return any(not (doc.lex.info(w).english and doc.lex.info(w).english <= 50) for w in names)
 
     def analyze(self, doc: Document) -> list[Span]:

@@ -16,7 +16,8 @@ from medgrpo.deid.types import Span
 _STRONG_CUE = re.compile(
     r"(?i)\b(?:lives?|living|resides?|residing|resident|home|moved|relocated|native|born|grew\s+up|hometown(?:\s+is)?|"
     r"vacationing|vacation|travell?ed|trip|visiting|town|city|village|neighborhood|neighbourhood|suburb)"
-    r"(?:\s+(?:in|of|to|from|at|near|is))?\s+(?:the\s+)?(?:(?:town|city|village)\s+of\s+)?$"
+    r"(?:\s+(?:in|of|to|from|at|near|is))?\s+(?:the\s+)?(?:(?:town|city|village)\s+of\s+)?$|"
+    r"\b(?:y/?o|yrs?\s+old|years?\s+old|year-old)\s+(?:\w+\s+)?(?:male|female|man|woman|gentleman|lady|m|f)\s+from\s+$"
 )
 _WEAK_CUE = re.compile(r"(?i)\b(?:in|from|near|outside|around|toward|towards)\s+(?:the\s+)?$")
 _STATE_AFTER = re.compile(

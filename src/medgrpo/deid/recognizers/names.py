@@ -28,6 +28,7 @@ from medgrpo.deid.recognizers.words import (
     UNITS_AFTER,
     WEAK_BEFORE,
     case_evidence,
+    cue_form,
     eponym_context,
     medical_phrase,
     prior,
@@ -171,7 +172,7 @@ class NameRecognizer:
             return False
         toks = doc.tokens
         t, p = toks[i], toks[i - 1]
-        if p.low not in RELATIONS or not _RELATION_GAP.fullmatch(doc.gap(p, t)) or "\n" in doc.gap(p, t):
+        if cue_form(p) not in RELATIONS or not _RELATION_GAP.fullmatch(doc.gap(p, t)) or "\n" in doc.gap(p, t):
             return False
         if not t.info.first or t.low in _NOT_AFTER_RELATION or t.info.vocab in {"clinical", "device", "geography"}:
             return False
@@ -206,13 +207,13 @@ class NameRecognizer:
         before = doc.text[max(0, t.start - 30) : t.start]
         if _NAME_LABEL.search(before) or _SIGN_OFF.search(before):
             return True
-        if t.info.is_name and not (t.info.english and t.info.english <= 20):
-            # "per camila", "spoke w/ heath", "paged glen": shorthand that names a person
-            if _PERSON_SHORTHAND.search(before) or _PHRASE_CUE.search(before):
-                return True
+        named = t.info.is_name and not (t.info.english and t.info.english <= 20)
+        unseen = not t.info.known and len(t.low) >= 4 and t.info.shape >= 0.5 and not t.glued
+        if (named or unseen) and (_PERSON_SHORTHAND.search(before) or _PHRASE_CUE.search(before)):
+            return True  # "per camila", "spoke w/ heath", "paged glen", "per nercessian": shorthand naming a person
         # the second word of "Label: First Last" (up to the end of the clause)
         clause_end = re.match(
-            r"[ \t]*(?:\Z|\n|[,.;(])|[ \t]{2,}|[ \t]+[A-Za-z#]+[ \t]*[:#]|[ \t]+(?:"
+            r"[ \t]*(?:\Z|\n|[,.;(])|-[A-Za-z]|[ \t]{2,}|[ \t]+[A-Za-z#]+[ \t]*[:#]|[ \t]+(?:"
             + "|".join(sorted(CREDENTIALS))
             + r")\b",
             doc.text[t.end : t.end + 20],
@@ -261,7 +262,7 @@ class NameRecognizer:
             return 7.0 if t.info.is_name else 5.0
         if i >= 2 and _is_initial(p) and toks[i - 2].low in TITLES:
             return 4.0  # "dr j smith"
-        if p.low in RELATIONS and _RELATION_GAP.fullmatch(gap):
+        if cue_form(p) in RELATIONS and _RELATION_GAP.fullmatch(gap):
             bonus = 3.5
             if t.info.first and t.info.english > 10:
                 bonus += 2.0  # "wife rose", "son rusty": a first name that is also a word
@@ -288,7 +289,7 @@ class NameRecognizer:
             if nx.low in {"pa", "do", "pt", "ot", "rd"} and not (nx.is_upper and "," in gap):
                 return 0.0  # "pa" pulmonary artery, "do" the verb: only ", PA"
             return 4.0
-        if nx.low in RELATIONS and re.fullmatch(r"[ \t]*[(,][ \t]*", gap):
+        if cue_form(nx) in RELATIONS and re.fullmatch(r"[ \t]*[(,][ \t]*", gap):
             return 3.0  # "ming milinkovich (daughter)"
         if nx.low in UNITS_AFTER and _SPACE.fullmatch(gap):
             return -5.0

@@ -49,6 +49,9 @@ _ACRONYM_CUE_BEFORE = re.compile(
     r"(?i)(?:\b(?:from|to|at|@|transferred|transfer|xfer|xferred|txd|tx'd|tx|admitted|adm|sent|discharged|"
     r"d/c'd|dc'd|arrived|via|outside)\b|@)[ \t]*(?:the[ \t]+)?$"
 )
+_FACILITY_CUE = re.compile(
+    r"(?i)(?:\b(?:from|to|at|transferred|transfer|xfer|admitted|sent|discharged|seen)|@)[ \t]+(?:the[ \t]+)?\Z"
+)
 _ACRONYM_AFTER = frozenset("hosp hospital ed er ew icu micu ccu sicu floor rehab clinic er's".split())
 _TRANSFER_CUE = re.compile(
     r"(?i)\b(?:transferred|transfer|xfer(?:red)?|txd|tx'd|admitted|sent|discharged|d/c'd|dc'd|arrived|came|"
@@ -119,6 +122,9 @@ class OrganizationRecognizer:
                 taken.append(u)
                 k -= 1
                 continue
+            cued = k > 0 and _FACILITY_CUE.search(doc.text[max(0, u.start - 30) : u.start]) is not None
+            if cued and len(u.low) >= 3 and u.info.vocab not in {"clinical", "device"} and not u.glued:
+                taken.append(u)  # "from Striker Community Hospital", "to gravel hosp": the name after a cue
             break
         while taken and taken[-1].low in {"of", "the", "and", "&"}:
             taken.pop()

@@ -86,9 +86,27 @@ def _typo_of_known(low: str) -> bool:
     for k in range(len(low) - 1):
         cand = low[:k] + low[k + 1] + low[k] + low[k + 2 :]
         info = lex.info(cand)
-        if (info.english and info.english <= 70 and not info.is_name) or info.vocab == "clinical":
+        if info.english and (info.english <= 35 or (info.english <= 70 and not info.is_name)):
+            return True
+        if info.vocab == "clinical" or cand in _CUE_WORDS:
             return True
     return False
+
+
+@lru_cache(maxsize=20_000)
+def _cue_typo(low: str) -> str:
+    for k in range(len(low) - 1):
+        cand = low[:k] + low[k + 1] + low[k] + low[k + 2 :]
+        if cand in _CUE_WORDS:
+            return cand
+    return low
+
+
+def cue_form(t: Token) -> str:
+    """The token's lower-case form, or the cue word it misspells by two swapped letters ("husbnad", "daughetr")."""
+    if t.info.known or len(t.low) < 4:
+        return t.low
+    return _cue_typo(t.low)
 
 
 _ENGLISH_PENALTY = ((10, -9.0), (20, -7.0), (35, -5.5), (40, -5.0), (50, -4.0), (55, -3.5), (60, -3.0), (70, -2.0))
@@ -160,6 +178,9 @@ def _prior(low: str, info: WordInfo) -> float:
     elif len(low) == 3 and not census:
         base -= 0.5
     return base
+
+
+_CUE_WORDS = RELATIONS | TITLES | LABELS | frozenset("pager beeper called spoke signed dictated".split())
 
 
 def _proper_like(t: Token) -> bool:
