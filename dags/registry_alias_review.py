@@ -38,13 +38,12 @@ See docs/registry-events.md.
     default_args={"retries": 2, "retry_delay": timedelta(seconds=20)},
 )
 def registry_alias_review() -> None:
-    @task
+    @task(inlets=[REGISTRY_ALIAS_EVENTS])
     def review() -> list[dict]:
         from medgrpo import registry_events
+        from medgrpo_airflow.registry_review import changes_to_review
 
-        triggering = get_current_context().get("triggering_asset_events") or {}
-        extras = [dict(e.extra or {}) for e in triggering.get(REGISTRY_ALIAS_EVENTS, [])] if triggering else []
-        changes = [c for extra in extras for c in registry_events.changes_from_event_extra(extra)]
+        changes = changes_to_review(get_current_context())
         return [d.to_dict() for d in registry_events.review_all(changes)]
 
     @task

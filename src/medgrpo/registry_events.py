@@ -26,13 +26,14 @@ No Airflow import here.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -124,6 +125,11 @@ class AliasChange:
             raise ValueError(f"detected_at must be timezone-aware, found {self.detected_at!r}")
         if self.source not in ("webhook", "watcher"):
             raise ValueError(f"source must be 'webhook' or 'watcher', found {self.source!r}")
+
+    @property
+    def key(self) -> tuple[str, str, str | None, str, str, str | None]:
+        """Identity of one observation (the same change reported twice has the same key)."""
+        return (self.model_name, self.alias, self.version, self.detected_at.isoformat(), self.source, self.delivery_id)
 
     def describe(self) -> str:
         target = f"v{self.version}" if self.version else "(removed)"
@@ -363,10 +369,14 @@ def platform_record(change: AliasChange, facts: VersionFacts, *, window_s: float
     (lineage tags of :data:`REGISTRATION_LINEAGE_TAGS`) within ``window_s`` of the change.
     """
     window = timedelta(seconds=window_s)
-    for key in PLATFORM_MARKERS.get(change.alias, ()):
-        at = _tag_time(facts.tags, key)
-        if at is not None and abs(change.detected_at - at) <= window:
-            return f"the platform recorded {key}={facts.tags[key]}"
+    near = [
+        (abs(change.detected_at - at), key)
+        for key in PLATFORM_MARKERS.get(change.alias, ())
+        if (at := _tag_time(facts.tags, key)) is not None and abs(change.detected_at - at) <= window
+    ]
+    if near:
+        _, key = min(near)  # the platform move closest to the change
+        return f"the platform recorded {key}={facts.tags[key]}"
     if change.alias == registry.CHALLENGER and facts.created_at is not None:
         lineage = all(facts.tags.get(t) for t in REGISTRATION_LINEAGE_TAGS)
         if lineage and abs(change.detected_at - facts.created_at) <= window:
@@ -426,12 +436,18 @@ def decide(
     if platform is not None:
         return Decision("ignore", f"made by the platform ({platform})", change)
     if change.alias == registry.CHALLENGER:
+        requested = _tag_time(facts.tags, TAG_GATE_REQUESTED_AT)
+        if requested is not None and requested >= change.detected_at:
+            return Decision("ignore", f"a gate was already requested for this change at {_iso(requested)}", change)
         return Decision("gate", "challenger set by hand: gate it", change)
     if change.alias == registry.PREVIOUS_CHAMPION:
         return Decision("ignore", "previous_champion set by hand (a rollback target; rollback is gated)", change)
     champion = gated_champion(versions)
     if champion == change.version:
         return Decision("ignore", f"v{champion} is the champion the platform set last", change)
+    flagged = _tag_time(facts.tags, TAG_FLAG_AT)
+    if flagged is not None and flagged >= change.detected_at:
+        return Decision("ignore", f"this change was already flagged at {_iso(flagged)}", change)
     ok, why = gate_passed_against(facts, champion)
     if ok:
         return Decision("accept", f"champion set by hand on a gated version ({why})", change)
@@ -442,16 +458,25 @@ def decide(
 
 
 def revert_manual_champion_enabled() -> bool:
-    """Whether an ungated manual champion is reverted (``MEDGRPO_REVERT_MANUAL_CHAMPION``, default true).
+    """Whether an ungated manual champion is reverted (default: yes).
 
-    The safe default reverts; a deployment that only wants the flag sets it to ``false``.
+    ``MEDGRPO_REVERT_MANUAL_CHAMPION`` (true/false) when set; else the gate policy's
+    ``revert_manual_champion`` field where the policy defines one; else true. The safe default
+    reverts; a deployment that only wants the flag says false.
     """
     raw = os.environ.get(REVERT_ENV, "").strip().lower()
-    if raw in ("", "1", "true", "yes", "on"):
+    if raw in ("1", "true", "yes", "on"):
         return True
     if raw in ("0", "false", "no", "off"):
         return False
-    raise ValueError(f"{REVERT_ENV} must be true or false, found {raw!r}")
+    if raw:
+        raise ValueError(f"{REVERT_ENV} must be true or false, found {raw!r}")
+    try:
+        from medgrpo.evaluate.policy import load_policy
+    except ImportError:
+        return True
+    value = getattr(load_policy()[0], "revert_manual_champion", None)
+    return True if value is None else bool(value)
 
 
 # =========================================================================== review (registry I/O)
@@ -516,8 +541,9 @@ def review(
 
 
 def review_all(changes: Iterable[AliasChange], **kwargs: Any) -> list[Decision]:
-    """Review ``changes`` oldest first (each against the registry state at its turn)."""
-    return [review(c, **kwargs) for c in sorted(changes, key=lambda c: c.detected_at)]
+    """Review ``changes`` oldest first (each against the registry state at its turn), each once."""
+    unique = {c.key: c for c in changes}
+    return [review(c, **kwargs) for c in sorted(unique.values(), key=lambda c: c.detected_at)]
 
 
 def current_aliases(model_name: str, client: Any = None) -> dict[str, str]:
@@ -543,6 +569,17 @@ def _tag(client: Any, name: str, version: str, tags: Mapping[str, str]) -> None:
         client.set_model_version_tag(name, version, key, value)
 
 
+@contextlib.contextmanager
+def _promotion_lock(name: str) -> Iterator[Callable[[], None]]:
+    """The registry's shared promotion lock (every champion move takes it); yields its ``verify``."""
+    lock_class = getattr(registry, "PromotionLock", None)
+    if lock_class is None:  # a registry module without the lock: moves are compare-and-set only
+        yield lambda: None
+        return
+    with lock_class(name, actor=GUARD_ACTOR) as lock:
+        yield lock.verify
+
+
 def _flag(client: Any, name: str, decision: Decision, *, revert: bool) -> Decision:
     """Tag the ungated champion; when ``revert``, move ``champion`` back (compare-and-set)."""
     version = str(decision.change.version)
@@ -551,21 +588,24 @@ def _flag(client: Any, name: str, decision: Decision, *, revert: bool) -> Decisi
     if not revert:
         _tag(client, name, version, {TAG_REVERTED_TO: f"not reverted ({REVERT_ENV}=false)"})
         return decision
-    # compare-and-set: act only while champion still points at the version that was flagged
-    if current_aliases(name, client).get(registry.CHAMPION) != version:
-        return Decision(
-            "flag", decision.reason, decision.change, decision.restore_to, False, "champion moved meanwhile"
-        )
     target = decision.restore_to
-    if target is None:
-        # no champion was ever set by the platform: an ungated version must not serve
-        client.delete_registered_model_alias(name, registry.CHAMPION)
-        _tag(client, name, version, {TAG_REVERTED_TO: "none (champion alias removed)"})
-    else:
-        # the audit tag first, so the alias event this move causes is recognised as the platform's
-        _tag(client, name, target, {"restored_at": when, "restored_by": GUARD_ACTOR})
-        client.set_registered_model_alias(name, registry.CHAMPION, target)
-        _tag(client, name, version, {TAG_REVERTED_TO: target})
+    with _promotion_lock(name) as verify:
+        # compare-and-set: act only while champion still points at the version that was flagged
+        if current_aliases(name, client).get(registry.CHAMPION) != version:
+            return Decision(
+                "flag", decision.reason, decision.change, decision.restore_to, False, "champion moved meanwhile"
+            )
+        verify()
+        if target is None:
+            # no champion was ever set by the platform: an ungated version must not serve
+            client.delete_registered_model_alias(name, registry.CHAMPION)
+            _tag(client, name, version, {TAG_REVERTED_TO: "none (champion alias removed)"})
+        else:
+            # the audit tag first, so the alias event this move causes is recognised as the platform's
+            _tag(client, name, target, {"restored_at": when, "restored_by": GUARD_ACTOR})
+            verify()
+            client.set_registered_model_alias(name, registry.CHAMPION, target)
+            _tag(client, name, version, {TAG_REVERTED_TO: target})
     log.warning(
         "reverted an ungated manual champion",
         extra={"model_name": name, "version": version, "restored": target or "none"},

@@ -269,3 +269,32 @@ def test_bad_settings_are_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ev.POLL_SECONDS_ENV, "0")
     with pytest.raises(ValueError, match="between 1 and 3600"):
         ev.poll_seconds()
+
+
+def test_a_change_reviewed_twice_acts_once() -> None:
+    """Review runs may see a change twice (late events, webhook retries): the second look does nothing."""
+    requested = VersionFacts("3", {ev.TAG_GATE_REQUESTED_AT: _iso(T0 + timedelta(seconds=5))})
+    decision = _decide(_change("challenger", "3"), requested, [])
+    assert decision.action == "ignore" and "already requested" in decision.reason
+    flagged = VersionFacts("3", {ev.TAG_FLAG_AT: _iso(T0 + timedelta(seconds=5)), "gate_verdict": "rejected"})
+    decision = _decide(_change(), flagged, [CHAMPION_V1], revert=False)
+    assert decision.action == "ignore" and "already flagged" in decision.reason
+    # a later change of the same alias to the same version is a new change
+    later = _change("challenger", "3", at=T0 + timedelta(hours=1))
+    assert _decide(later, requested, []).action == "gate"
+
+
+def test_review_all_reviews_each_observation_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[AliasChange] = []
+    monkeypatch.setattr(ev, "review", lambda change, **kw: seen.append(change) or change)
+    first, second = _change(at=T0 + timedelta(seconds=1)), _change("challenger", "2")
+    ev.review_all([first, second, first])
+    assert seen == [second, first]  # oldest first, the duplicate dropped
+
+
+def test_the_platform_move_closest_to_the_change_is_named() -> None:
+    """A revert soon after a promotion of the same version is recognised by its own tag."""
+    facts = VersionFacts(
+        "3", {"promoted_at": _iso(T0 - timedelta(seconds=60)), "restored_at": _iso(T0 - timedelta(seconds=1))}
+    )
+    assert "restored_at" in (ev.platform_record(_change(), facts) or "")
