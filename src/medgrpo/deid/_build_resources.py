@@ -84,7 +84,8 @@ def drug_words() -> set[str]:
     import drug_named_entity_recognition as dner
 
     path = Path(dner.__file__).parent / "drug_ner_dictionary.pkl.bz2"
-    data = pickle.load(bz2.open(path))  # noqa: S301 (a package's own data file, maintainer tool only)
+    with bz2.open(path) as fh:
+        data = pickle.load(fh)
     out: set[str] = set()
     for variant in data["drug_variant_to_canonical"]:
         if re.fullmatch(r"[a-z][a-z-]{3,}", variant):
@@ -165,8 +166,8 @@ def icd_words(names: dict[str, int], places: set[str]) -> dict[str, str]:
     spec = importlib.util.find_spec("simple_icd_10_cm")
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("simple-icd-10-cm is not installed (pip install --target /tmp/deidtools simple-icd-10-cm)")
-    data = Path(list(spec.submodule_search_locations)[0]) / "data"
-    tree = ET.parse(sorted(data.glob("icd10*-tabular-*.xml"))[-1])  # noqa: S314 (a package's own data file)
+    data = Path(next(iter(spec.submodule_search_locations))) / "data"
+    tree = ET.parse(sorted(data.glob("icd10*-tabular-*.xml"))[-1])
     lower: set[str] = set()
     capital: set[str] = set()
     for el in tree.iter():
@@ -264,17 +265,16 @@ def corpus_names() -> None:
         pip install --target /tmp/deidtools probablepeople
         PYTHONPATH=/tmp/deidtools python -c "from medgrpo.deid._build_resources import corpus_names; corpus_names()"
     """
-    import random
-
     import importlib.util
+    import random
 
     spec = importlib.util.find_spec("probablepeople")
     if spec is None or not spec.submodule_search_locations:
         raise SystemExit("probablepeople is not installed (pip install --target /tmp/deidtools probablepeople)")
-    base = Path(list(spec.submodule_search_locations)[0])
+    base = Path(next(iter(spec.submodule_search_locations)))
     tables: dict[str, Any] = {}
     for name in ("gender", "ratios"):  # plain data modules; the package's __init__ needs a CRF runtime
-        exec(compile((base / f"{name}.py").read_text(), name, "exec"), tables)  # noqa: S102 (maintainer tool)
+        exec(compile((base / f"{name}.py").read_text(), name, "exec"), tables)
     firsts = sorted({n.lower() for n in tables["gender_names"] if re.fullmatch(r"[a-z]{2,}", n.lower())})
     lasts = sorted(n.lower() for n, r in tables["ratios"].items() if r < 0.05 and re.fullmatch(r"[A-Z]{3,}", n))
     rng = random.Random(20261202)

@@ -30,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from medgrpo.deid.types import word_list
+
 RESOURCE = Path(__file__).resolve().parent.parent / "resources" / "deid" / "corpus_names.tsv.gz"
 FROZEN_TEST_SEED = 20261202
 KINDS = ("nursing", "discharge", "telephone", "radiology")
@@ -51,11 +53,13 @@ class Note:
     @staticmethod
     def from_json(line: str) -> Note:
         d = json.loads(line)
-        return Note(d["text"], [tuple(x) for x in d["phi"]], d.get("kind", ""), d.get("style", ""))  # type: ignore[misc]
+        phi = [(int(a), int(b), str(c)) for a, b, c in d["phi"]]
+        return Note(d["text"], phi, d.get("kind", ""), d.get("style", ""))
 
 
 def _pool() -> tuple[list[str], list[str]]:
-    firsts, lasts = [], []
+    firsts: list[str] = []
+    lasts: list[str] = []
     for line in gzip.decompress(RESOURCE.read_bytes()).decode().splitlines():
         if line.startswith("#") or not line:
             continue
@@ -64,13 +68,62 @@ def _pool() -> tuple[list[str], list[str]]:
     return firsts, lasts
 
 
-_TOWN_HEAD = (
-    "ash bram cedar clay elm fair glen hazel iron kings lark maple north oak pine quarry red rose salt stone "
-    "thorn wal west white wick wil win wood brook brad chester dun ever hart high lake mill new spring sum "
-    "wex yar zell tarn orr belle cran dover fox gran hol hunt"
-).split()
-_TOWN_TAIL = (
-    "ton ville field brook ford port wood dale burg bury ham stead ridge haven mouth by wick well mere leigh".split()
+_TOWN_HEAD = [
+    "ash",
+    "bram",
+    "cedar",
+    "clay",
+    "elm",
+    "fair",
+    "glen",
+    "hazel",
+    "iron",
+    "kings",
+    "lark",
+    "maple",
+    "north",
+    "oak",
+    "pine",
+    "quarry",
+    "red",
+    "rose",
+    "salt",
+    "stone",
+    "thorn",
+    "wal",
+    "west",
+    "white",
+    "wick",
+    "wil",
+    "win",
+    "wood",
+    "brook",
+    "brad",
+    "chester",
+    "dun",
+    "ever",
+    "hart",
+    "high",
+    "lake",
+    "mill",
+    "new",
+    "spring",
+    "sum",
+    "wex",
+    "yar",
+    "zell",
+    "tarn",
+    "orr",
+    "belle",
+    "cran",
+    "dover",
+    "fox",
+    "gran",
+    "hol",
+    "hunt",
+]
+_TOWN_TAIL = word_list(
+    "ton ville field brook ford port wood dale burg bury ham stead ridge haven mouth by wick well mere leigh"
 )
 _TOWN_WORD = ("Falls", "Springs", "Heights", "Junction", "Center", "Landing", "Harbor", "Crossing")
 _STREET = ("St", "Street", "Ave", "Avenue", "Rd", "Road", "Lane", "Drive", "Way", "Court", "Blvd")
@@ -120,7 +173,20 @@ class _Gen:
 
     def date(self) -> str:
         m, d, y = self.rng.randint(1, 12), self.rng.randint(1, 28), self.rng.randint(1995, 2024)
-        mon = ("January February March April May June July August September October November December").split()[m - 1]
+        mon = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ][m - 1]
         shapes = [
             f"{m}/{d}", f"{m}/{d}", f"{m}/{d}", f"{m}-{d}", f"{m}/{d}/{y % 100:02d}", f"{m:02d}/{d:02d}/{y}",
             f"{y}-{m:02d}-{d:02d}", f"{mon} {d}", f"{mon[:3]} {d}, {y}", f"{d} {mon[:3]} {y}", f"{d}.{m}.{y % 100:02d}",
@@ -154,7 +220,8 @@ class _Gen:
         return f"{self.rng.randint(2, 9999)} {self.last()} {self.rng.choice(_STREET)}"
 
     def email(self) -> str:
-        return f"{self.first().lower()}.{self.last().lower().replace('-', '')}@{self.rng.choice(('mail', 'inbox', 'post'))}{self.rng.randint(1, 99)}.com"
+        host = self.rng.choice(("mail", "inbox", "post"))
+        return f"{self.first().lower()}.{self.last().lower().replace('-', '')}@{host}{self.rng.randint(1, 99)}.com"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -217,7 +217,7 @@ class _DocumentCache:
         self.doc: Document | None = None
 
     def get(self, text: str) -> Document:
-        if self.doc is None or self.text is not text and self.text != text:
+        if self.doc is None or (self.text is not text and self.text != text):
             self.text, self.doc = text, Document(text)
         return self.doc
 
@@ -227,7 +227,7 @@ def build_recognizers(policy: Policy, cache: _DocumentCache | None = None) -> li
     import_presidio()
     from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerResult
 
-    cache = cache or _DocumentCache()
+    shared: _DocumentCache = cache or _DocumentCache()
 
     class RegistryRecognizer(EntityRecognizer):
         """Wraps one ``medgrpo.deid.recognizers`` recognizer as a Presidio recognizer."""
@@ -241,7 +241,7 @@ def build_recognizers(policy: Policy, cache: _DocumentCache | None = None) -> li
 
         def analyze(self, text: str, entities: list[str], nlp_artifacts: Any = None) -> list[Any]:
             wanted = set(entities)
-            spans = self._inner.analyze(cache.get(text))
+            spans = self._inner.analyze(shared.get(text))
             return [RecognizerResult(s.entity, s.start, s.end, s.score) for s in spans if s.entity in wanted]
 
     options = {k: dict(v) for k, v in policy.options.items()}

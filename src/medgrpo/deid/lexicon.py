@@ -6,7 +6,8 @@ hand-curated clinical vocabulary (abbreviations, nursing shorthand, device epony
 dictionaries (US Census first and last names with frequency ranks, Faker's international names) and
 a US place gazetteer say what probably is PHI. A word in no list gets a *spelling* score instead
 (``WordInfo.shape``: a character-trigram model of names against known-safe words), so an unseen
-surname ("Schweigart") and an unseen disease word ("Erythematosus") are told apart. Every lookup is by lower-case, accent-folded word, so detection does not
+surname ("Schweigart") and an unseen disease word ("Erythematosus") are told apart. Every lookup is by
+lower-case, accent-folded word, so detection does not
 depend on letter case. Sources and licences: ``deid/README.md``; rebuild with ``_build_resources``.
 """
 

@@ -38,8 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medgrpo.deid.types import ENTITY_TYPES
 from medgrpo.deid.errors import DeidError
+from medgrpo.deid.types import ENTITY_TYPES
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "resources" / "deid"
 DEFAULT_POLICY_PATH = POLICY_DIR / "default_policy.yaml"

@@ -15,9 +15,9 @@ import hmac
 import re
 from collections.abc import Callable
 
-from medgrpo.deid.types import MONTH_NAMES, RESTRICTED_ZIP3
 from medgrpo.deid.lexicon import Lexicon, fold, load_lexicon
 from medgrpo.deid.policy import Policy
+from medgrpo.deid.types import MONTH_NAMES, RESTRICTED_ZIP3
 
 _STREETS = (
     "Maple", "Oak", "Cedar", "Elm", "Pine", "Birch", "Willow", "Chestnut", "Walnut", "Spruce", "Hawthorn",

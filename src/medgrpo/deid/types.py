@@ -30,6 +30,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+
+def word_set(text: str) -> frozenset[str]:
+    """The whitespace-separated words of ``text`` (word lists written as one string)."""
+    return frozenset(text.split())
+
+
+def word_list(text: str) -> list[str]:
+    """The whitespace-separated words of ``text``, in order."""
+    return text.split()
+
+
 ENTITY_TYPES: tuple[str, ...] = (
     "NAME", "ADDRESS", "LOCATION", "ZIP", "DATE", "AGE", "PHONE", "FAX", "EMAIL", "SSN", "MRN",
     "HEALTH_PLAN", "ACCOUNT", "LICENSE", "VEHICLE", "DEVICE", "URL", "IP_ADDRESS", "BIOMETRIC", "ID",
@@ -43,7 +54,7 @@ MONTH_NAMES: dict[str, int] = {
 }  # fmt: skip
 
 # HHS Safe Harbor: three-digit ZIP prefixes with 20,000 or fewer people are reported as 000.
-RESTRICTED_ZIP3 = frozenset("036 059 063 102 203 556 692 790 821 823 830 831 878 879 884 890 893".split())
+RESTRICTED_ZIP3 = word_set("036 059 063 102 203 556 692 790 821 823 830 831 878 879 884 890 893")
 
 
 @dataclass(frozen=True, slots=True)

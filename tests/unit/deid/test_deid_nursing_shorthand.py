@@ -13,9 +13,9 @@ import re
 
 import pytest
 
+from medgrpo.deid.corpus import Note
 from medgrpo.deid.engine import Deidentifier
 from medgrpo.deid.evaluate import evaluate
-from medgrpo.deid.corpus import Note
 
 SNIPPETS = [
     # ALL CAPS, run-together punctuation

@@ -123,7 +123,7 @@ def write_samples(folder: Path, seed: int = 0) -> dict[str, Path]:
     rng = random.Random(seed)
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for k in range(60):
         opts = _options(rng, 5)
         letter = "ABCDE"[k % 5]
@@ -135,10 +135,10 @@ def write_samples(folder: Path, seed: int = 0) -> dict[str, Path]:
     for base, name in ((1, "medmcqa_json"), (0, "medmcqa_hf")):
         rows = []
         for k in range(40):
-            opts = list(_options(rng, 4).values())
+            texts = list(_options(rng, 4).values())
             rows.append({
                 "id": f"{name}-{k}", "question": f"{rng.choice(STEMS)} {rng.choice(ENDINGS)}",
-                "opa": opts[0], "opb": opts[1], "opc": opts[2], "opd": opts[3], "cop": base + k % 4,
+                "opa": texts[0], "opb": texts[1], "opc": texts[2], "opd": texts[3], "cop": base + k % 4,
                 "exp": f"{rng.choice(ABSTRACT[6:])} Ref: Harrison 19th/e p 2345; Robbins 9/e p.112.",
                 "subject_name": "Medicine", "topic_name": "Misc", "choice_type": "single",
             })  # fmt: skip
@@ -150,7 +150,8 @@ def write_samples(folder: Path, seed: int = 0) -> dict[str, Path]:
         ori[str(21000000 + k)] = {
             "QUESTION": rng.choice(QUESTIONS_PQ), "CONTEXTS": contexts, "LABELS": ["BACKGROUND", "METHODS", "RESULTS"],
             "MESHES": ["Humans", "Retrospective Studies"], "YEAR": str(2000 + k % 20),
-            "reasoning_required_pred": "yes", "reasoning_free_pred": "yes", "final_decision": ["yes", "no", "maybe"][k % 3],
+            "reasoning_required_pred": "yes", "reasoning_free_pred": "yes",
+            "final_decision": ["yes", "no", "maybe"][k % 3],
             "LONG_ANSWER": f"{rng.choice(ABSTRACT)} These data support the hypothesis.",
         }  # fmt: skip
     files["pubmedqa_ori"] = folder / "ori_pqal.json"
@@ -165,14 +166,11 @@ def write_samples(folder: Path, seed: int = 0) -> dict[str, Path]:
     files["pubmedqa_hf"] = folder / "pqa_labeled.jsonl"
     files["pubmedqa_hf"].write_text("".join(json.dumps(r) + "\n" for r in rows))
     files["verifiable"] = folder / "verifiable.json"
-    files["verifiable"].write_text(
-        json.dumps(
-            [
-                {"Open-ended Verifiable Question": f"{rng.choice(STEMS)} {q}", "Ground-True Answer": a}
-                for q, a in VERIFIABLE * 2
-            ]
-        )  # fmt: skip
-    )
+    verifiable = [
+        {"Open-ended Verifiable Question": f"{rng.choice(STEMS)} {q}", "Ground-True Answer": a}
+        for q, a in VERIFIABLE * 2
+    ]
+    files["verifiable"].write_text(json.dumps(verifiable))
     rows = []
     for q, a in VERIFIABLE:
         rows.append({

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from medgrpo.deid.text import Document
-from medgrpo.deid.types import Span
+from medgrpo.deid.types import Span, word_set
 
 _STREET_SUFFIX = (
     r"(?:street|st|avenue|ave|av|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|place|pl|terrace|ter|way|circle|cir|"
@@ -54,8 +54,8 @@ _ZIP_CTX_RE = re.compile(
 _STATE_ZIP_RE = re.compile(r"\b(?:" + _STATES + r")[ \t]+(?P<zip>\d{5}(?:-\d{4})?)\b")
 
 
-_UNAMBIGUOUS_SUFFIX = frozenset(
-    "street st avenue ave av road rd boulevard blvd lane ln drive dr parkway pkwy highway hwy turnpike tpke".split()
+_UNAMBIGUOUS_SUFFIX = word_set(
+    "street st avenue ave av road rd boulevard blvd lane ln drive dr parkway pkwy highway hwy turnpike tpke"
 )
 _TOWN_AFTER = re.compile(r",[ \t]*(?P<town>[A-Za-z][\w'’.-]+(?:[ \t]+[A-Za-z][\w'’.-]+)?)(?=[ \t]*(?:,|\.|\n|$|;))")
 
@@ -108,12 +108,9 @@ class AddressRecognizer:
             start = m.start("city")
             for word in re.finditer(r"\S+[ \t]+", m.group("city")):  # "Lives in Boston, MA": the city is Boston
                 info = doc.lex.info(word.group(0).strip())
-                if (
-                    info.english
-                    and info.english <= 50
-                    and not (info.place or info.is_name)
-                    or word.group(0).strip().islower()
-                ):
+                if (info.english and info.english <= 50 and not (info.place or info.is_name)) or word.group(
+                    0
+                ).strip().islower():
                     start = m.start("city") + word.end()
                 else:
                     break

@@ -25,7 +25,8 @@ _AGE_RES = [
     re.compile(
         r"\b(?:he|she|patient|pt|who|they|mother|father|grandmother|grandfather)\s+(?:is|was|is\s+now)\s+"
         + _N
-        + r"(?!\s*(?:%|percent|mg|kg|lbs?|pounds|cm|mm|in\b|inches|feet|units|/|\.\d|,\d|[-\s]*(?:weeks?|months?|days?)))\b",
+        + r"(?!\s*(?:%|percent|mg|kg|lbs?|pounds|cm|mm|in\b|inches|feet|units|/|\.\d|,\d|"
+        + r"[-\s]*(?:weeks?|months?|days?)))\b",
         re.IGNORECASE,
     ),
     re.compile(

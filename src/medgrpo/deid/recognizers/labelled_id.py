@@ -19,7 +19,8 @@ _ID_VALUE = r"(?P<value>(?=[A-Za-z0-9-]*\d)[A-Za-z0-9][A-Za-z0-9/.\-]*[A-Za-z0-9
 _LABELLED: list[tuple[str, str, bool]] = [
     ("SSN", r"SSN|SS#|social\s+security(?:\s+" + _NUM + r")?", True),
     ("MRN", r"MRN|MR\s*#|MR\s+no\.?|medical\s+record(?:\s+" + _NUM + r")?|med\s+rec(?:\s+" + _NUM + r")?|"
-            r"chart\s+" + _NUM + r"|hospital\s+" + _NUM + r"|patient\s+(?:id|identifier|" + _NUM + r")|unit\s+" + _NUM + r"|"
+            r"chart\s+" + _NUM + r"|hospital\s+" + _NUM + r"|patient\s+(?:id|identifier|" + _NUM + r")|"
+            r"unit\s+" + _NUM + r"|"
             r"hospital\s+id", True),
     ("MRN", r"encounter(?:\s+(?:id|" + _NUM + r"))|visit\s+(?:id|" + _NUM + r")|case\s+" + _NUM + r"|"
             r"accession(?:\s+" + _NUM + r")?|acc\s*#", False),
@@ -47,7 +48,8 @@ _LABELLED: list[tuple[str, str, bool]] = [
                   r"biometric(?:\s+(?:id|identifier|template|hash|#))?|DNA\s+profile(?:\s+(?:id|#))?", True),
     ("FAX", r"fax(?:\s+" + _NUM + r")?|facsimile", True),
     ("ID", r"employee\s+(?:id|" + _NUM + r")|student\s+(?:id|" + _NUM + r")|badge\s+(?:id|" + _NUM + r")|"
-           r"ticket\s+" + _NUM + r"|reference\s+" + _NUM + r"|ref\s*#|order\s+" + _NUM + r"|requisition\s+" + _NUM + r"|"
+           r"ticket\s+" + _NUM + r"|reference\s+" + _NUM + r"|ref\s*#|order\s+" + _NUM + r"|"
+           r"requisition\s+" + _NUM + r"|"
            r"specimen\s+(?:id|" + _NUM + r")|sample\s+(?:id|" + _NUM + r")|study\s+id|subject\s+id|"
            r"ID(?:\s+" + _NUM + r")?|identifier|tracking\s+" + _NUM + r"|username|user\s+id|login", False),
 ]  # fmt: skip

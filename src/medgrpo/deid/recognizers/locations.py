@@ -11,7 +11,7 @@ import re
 
 from medgrpo.deid.recognizers.words import case_evidence, eponym_context, prior
 from medgrpo.deid.text import Document, Token
-from medgrpo.deid.types import Span
+from medgrpo.deid.types import Span, word_set
 
 _STRONG_CUE = re.compile(
     r"(?i)\b(?:lives?|living|resides?|residing|resident|home|moved|relocated|native|born|grew\s+up|hometown(?:\s+is)?|"
@@ -24,8 +24,8 @@ _STATE_AFTER = re.compile(
     r",?[ \t]+(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
     r"NC|ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY|mass|calif|conn|fla|penn|n\.?h|n\.?y|r\.?i)\b\.?"
 )
-_COUNTY = frozenset("county parish borough township".split())
-_PREFIX = frozenset("east west north south port fort lake mount mt new upper lower old".split())
+_COUNTY = word_set("county parish borough township")
+_PREFIX = word_set("east west north south port fort lake mount mt new upper lower old")
 
 
 class LocationRecognizer:
@@ -65,16 +65,19 @@ class LocationRecognizer:
                 if re.fullmatch(r"[ \t]+", doc.gap(t, u)) and (u.info.place or prior(u) >= 0.3):
                     out.append(Span(t.start, u.end, "LOCATION", 0.75))
                     continue
-            if t.info.place and (strong and score >= -3.5 or weak and score >= -1.0):
+            if t.info.place and ((strong and score >= -3.5) or (weak and score >= -1.0)):
                 out.append(Span(t.start, self._extend(doc, i), "LOCATION", 0.8))
-            elif (strong and score >= -1.5 or weak and score >= 0.3 and not t.info.is_name) and len(t.low) >= 4:
+            elif ((strong and score >= -1.5) or (weak and score >= 0.3 and not t.info.is_name)) and len(t.low) >= 4:
                 out.append(Span(t.start, self._extend(doc, i), "LOCATION", 0.7))
-            elif _STATE_AFTER.match(text, t.end) and (t.info.place or score >= -1.0) and len(t.low) >= 3:
-                if not (t.is_upper and len(t.low) <= 3 and t.info.vocab):
-                    out.append(Span(t.start, t.end, "LOCATION", 0.75))
-            if i + 1 < len(toks) and toks[i + 1].low in _COUNTY and re.fullmatch(r"[ \t]+", doc.gap(t, toks[i + 1])):
-                if score >= -3.0 or t.is_title:
-                    out.append(Span(t.start, toks[i + 1].end, "LOCATION", 0.85))
+            elif (
+                _STATE_AFTER.match(text, t.end)
+                and (t.info.place or score >= -1.0)
+                and len(t.low) >= 3
+                and not (t.is_upper and len(t.low) <= 3 and t.info.vocab)
+            ):
+                out.append(Span(t.start, t.end, "LOCATION", 0.75))
+            if county and re.fullmatch(r"[ \t]+", doc.gap(t, toks[i + 1])) and (score >= -3.0 or t.is_title):
+                out.append(Span(t.start, toks[i + 1].end, "LOCATION", 0.85))
         return out
 
     def _multiword(self, doc: Document, i: int) -> int | None:

@@ -20,7 +20,6 @@ import re
 from medgrpo.deid.recognizers.words import (
     AFTER_PERSON,
     CREDENTIALS,
-    EPONYM_AFTER,
     LABELS,
     RELATIONS,
     STRONG_WEAK_BEFORE,
@@ -34,18 +33,18 @@ from medgrpo.deid.recognizers.words import (
     prior,
 )
 from medgrpo.deid.text import Document, Token
-from medgrpo.deid.types import Span
+from medgrpo.deid.types import Span, word_set
 
 THRESHOLD = 2.0
 # words that follow "wife", "son", ... without being the relative's name ("wife will call", "son in to visit")
-_NOT_AFTER_RELATION = frozenset(
+_NOT_AFTER_RELATION = word_set(
     """will would can could may might must shall should is was are were be been being has have had do does did not no
     and or but nor to at in on by for with from of about as into up down out over here there also now still just then
     today tonight tomorrow yesterday this that these those who whom whose which what when where why how called calls
     calling visited visiting visit visits came come comes coming went left arrived aware updated notified informed
     present states stated reports reported says said feels felt wants wanted asked asks brought requests requested
     agrees agreed spoke speaks talked phoned very all both each the a an his her their our my your its him them us me
-    he she they we i re regarding lives lived living passed died deceased hcp proxy home well much more less many""".split()
+    he she they we i re regarding lives lived living passed died deceased hcp proxy home well much more less many"""
 )
 # labels after which the next word is a person's name, whatever it means elsewhere
 _NAME_LABEL = re.compile(
@@ -59,15 +58,16 @@ _STATE_AFTER = re.compile(
     r",[ \t]*(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|"
     r"ND|OH|OK|OR|PA|RI|SC|SD|TN|TX|UT|VT|VA|WA|WV|WI|WY)\b"
 )
-_PLACE_CUES = frozenset("in from near to at of outside around".split())
-_PARTICLES = frozenset("van von der den de del della di da du la le st ter ten bin ibn al el mac mc o".split())
+_PLACE_CUES = word_set("in from near to at of outside around")
+_PARTICLES = word_set("van von der den de del della di da du la le st ter ten bin ibn al el mac mc o")
 _SPACE = re.compile(r"[ \t]+")
 _TITLE_GAP = re.compile(r"\.?[ \t]*")
 _RELATION_GAP = re.compile(r"(?:[ \t]*[,:\-(][ \t]*|[ \t]+|'s[ \t]+)")
 _LABEL_GAP = re.compile(r"[ \t]*[:=][ \t]*|[ \t]+(?:is|was)[ \t]+")
 _CRED_GAP = re.compile(r",?[ \t]*")
 _PHRASE_CUE = re.compile(
-    r"(?i)\b(?:spoke|spoken|speaking|talked|talking|discussed|met|meeting|conferred|consulted)[ \t]+(?:w/|with|to)[ \t]*$|"
+    r"(?i)\b(?:spoke|spoken|speaking|talked|talking|discussed|met|meeting|conferred|consulted)"
+    r"[ \t]+(?:w/|with|to)[ \t]*$|"
     r"\b(?:signed|dictated|transcribed|cosigned|co-signed|seen|examined|written|reviewed)[ \t]+by:?[ \t]*$|"
     r"\bd/w[ \t]+$"
 )

@@ -16,34 +16,35 @@ import re
 
 from medgrpo.deid.recognizers.words import case_evidence, eponym_context, prior
 from medgrpo.deid.text import Document, Token
-from medgrpo.deid.types import Span
+from medgrpo.deid.types import Span, word_set
 
-_HEADS = frozenset(
+_HEADS = word_set(
     "hospital hospitals hosp hsp clinic clinics infirmary hospice manor sanatorium sanitarium healthcare rehab "
-    "hospitals' hospital's school academy college".split()
+    "hospitals' hospital's school academy college"
 )
-_CENTER = frozenset("center centre ctr centers".split())
-_CENTER_LEAD = frozenset(
+_CENTER = word_set("center centre ctr centers")
+_CENTER_LEAD = word_set(
     "medical med health cancer heart care surgical surgery rehabilitation rehab dialysis trauma wellness community "
-    "nursing eye".split()
+    "nursing eye"
 )
-_HOME_LEAD = frozenset("nursing rest group convalescent".split())
-_ORG_WORDS = frozenset(
+_HOME_LEAD = word_set("nursing rest group convalescent")
+_ORG_WORDS = word_set(
     """st saint mt mount general memorial regional community university county city valley medical childrens children's
     women's womens deaconess baptist methodist presbyterian lutheran adventist episcopal jewish hebrew beth israel
     shriners mercy sacred heart holy cross good samaritan providence christ trinity grace sinai veterans va state
     north south east west new lake river mountain park hill hills bay harbor harbour island point spring springs
-    elementary middle high junior senior primary secondary falls island mass massachusetts lady our of the and & heights junction landing crossing center centre port fort
-    beach village city""".split()
+    elementary middle high junior senior primary secondary falls island mass massachusetts lady our of the and &
+    heights junction landing crossing center centre port fort
+    beach village city"""
 )
-_GENERIC = frozenset(
+_GENERIC = word_set(
     """general community regional county university medical childrens children's women's womens state city veterans
     va psychiatric teaching local area private public the of and & our north south east west new elementary middle high
-    junior senior primary secondary""".split()
+    junior senior primary secondary"""
 )
-_STOP = frozenset(
+_STOP = word_set(
     """the a an this that his her their our your its outside another other osh same previous prior nearest nearby
-    local area from to at in by for with and or via per transferred transfer admitted sent""".split()
+    local area from to at in by for with and or via per transferred transfer admitted sent"""
 )
 _ACRONYM_CUE_BEFORE = re.compile(
     r"(?i)(?:\b(?:from|to|at|@|transferred|transfer|xfer|xferred|txd|tx'd|tx|admitted|adm|sent|discharged|"
@@ -52,7 +53,7 @@ _ACRONYM_CUE_BEFORE = re.compile(
 _FACILITY_CUE = re.compile(
     r"(?i)(?:\b(?:from|to|at|transferred|transfer|xfer|admitted|sent|discharged|seen)|@)[ \t]+(?:the[ \t]+)?\Z"
 )
-_ACRONYM_AFTER = frozenset("hosp hospital ed er ew icu micu ccu sicu floor rehab clinic er's".split())
+_ACRONYM_AFTER = word_set("hosp hospital ed er ew icu micu ccu sicu floor rehab clinic er's")
 _TRANSFER_CUE = re.compile(
     r"(?i)\b(?:transferred|transfer|xfer(?:red)?|txd|tx'd|admitted|sent|discharged|d/c'd|dc'd|arrived|came|"
     r"brought|flown|medflighted|med-flighted)[ \t]+(?:here[ \t]+)?(?:to|from)[ \t]+(?:the[ \t]+)?$"
@@ -61,9 +62,9 @@ _EMPLOYER_CUE = re.compile(
     r"(?i)\b(?:(?:works?|worked|working|employed|volunteers?|volunteered)\s+(?:as\s+(?:an?\s+)?[a-z]+(?:\s+[a-z]+)?\s+)?"
     r"(?:at|for|by)|employer(?:\s+is)?:?|job\s+(?:at|with)|retired\s+from|(?:former\s+)?employee\s+(?:of|at))\s+(?:the\s+)?$"
 )
-_STATE_ABBR = frozenset(
+_STATE_ABBR = word_set(
     "al ak az ar ca co ct de dc fl ga hi id il in ia ks ky la me md ma mi mn ms mo mt ne nv nh nj nm ny nc nd oh "
-    "ok or pa ri sc sd tn tx ut vt va wa wv wi wy".split()
+    "ok or pa ri sc sd tn tx ut vt va wa wv wi wy"
 )
 
 
@@ -85,14 +86,13 @@ class OrganizationRecognizer:
     def analyze(self, doc: Document) -> list[Span]:
         toks = doc.tokens
         out: list[Span] = []
-        n = len(toks)
         for i, t in enumerate(toks):
             head_start = None
             if t.low in _HEADS:
                 head_start = i
-            elif t.low in _CENTER and i > 0 and toks[i - 1].low in _CENTER_LEAD:
-                head_start = i - 1
-            elif t.low == "home" and i > 0 and toks[i - 1].low in _HOME_LEAD:
+            elif (t.low in _CENTER and i > 0 and toks[i - 1].low in _CENTER_LEAD) or (
+                t.low == "home" and i > 0 and toks[i - 1].low in _HOME_LEAD
+            ):
                 head_start = i - 1
             if head_start is not None:
                 span = self._walk_back(doc, head_start, i)

@@ -14,38 +14,37 @@ from functools import lru_cache
 
 from medgrpo.deid.lexicon import WordInfo
 from medgrpo.deid.text import Document, Token
+from medgrpo.deid.types import word_set
 
-TITLES = frozenset(
-    "dr dr's drs doctor mr mrs ms miss mister mx prof professor madam madame sr sra srta fr rev revd".split()
-)
-RELATIONS = frozenset(
+TITLES = word_set("dr dr's drs doctor mr mrs ms miss mister mx prof professor madam madame sr sra srta fr rev revd")
+RELATIONS = word_set(
     """wife husband son daughter dtr dau sister sis brother bro mother mom mum mommy father dad daddy niece nephew
     aunt auntie uncle grandson granddaughter grandmother grandfather grandma grandpa granny nana papa gm gd gs
     boyfriend girlfriend bf gf fiance fiancee fiancé fiancée partner spouse cousin friend friends neighbor neighbour
     roommate caregiver guardian hcp proxy sil dil stepson stepdaughter stepmother stepfather godmother godfather
     sibling siblings child children kids kid twin nephews nieces sons daughters sisters brothers parents parent
-    significant other ex-wife ex-husband""".split()
+    significant other ex-wife ex-husband"""
 )
-LABELS = frozenset(
+LABELS = word_set(
     """name patient pt attending resident intern fellow pcp md rn np nurse provider physician surgeon contact hcp proxy
     nok guardian spouse mother father signed dictated cc to from author by attn attending's rn's caller callers
-    provider pharmacist therapist referring ordering""".split()
+    provider pharmacist therapist referring ordering"""
 )
-STRONG_WEAK_BEFORE = frozenset("per paged notified page".split())
-WEAK_BEFORE = frozenset(
+STRONG_WEAK_BEFORE = word_set("per paged notified page")
+WEAK_BEFORE = word_set(
     """per called paged page notified spoke talked informed updated discussed with by from to and seen visited met
-    asked told d/w w/ c/w reviewed consulted cleared ok'd okayed approved via contacted phoned texted emailed""".split()
+    asked told d/w w/ c/w reviewed consulted cleared ok'd okayed approved via contacted phoned texted emailed"""
 )
-CREDENTIALS = frozenset(
+CREDENTIALS = word_set(
     """md m.d mds rn r.n rns np pa pa-c do phd lpn cna crnp rrt pharmd msw licsw lcsw dds dmd dpm aprn cnm fnp anp
-    acnp rd ot pt slp cns ccrn bsn msn mph facs facp fccp""".split()
+    acnp rd ot pt slp cns ccrn bsn msn mph facs facp fccp"""
 )
-AFTER_PERSON = frozenset(
+AFTER_PERSON = word_set(
     """aware notified paged called updated informed visited visiting here phoned spoke said states stated reports
     reported feels wants agrees agreed requested asked came left present arrived returned was is will would has had
-    at in brought""".split()
+    at in brought"""
 )
-EPONYM_AFTER = frozenset(
+EPONYM_AFTER = word_set(
     """sign syndrome disease test criteria criterion classification score scale catheter cath tube drain line maneuver
     manoeuvre reflex phenomenon triad pentad fracture procedure operation ulcer node cell body equation formula rule law
     index method stain lesion palsy pouch diverticulum anomaly repair incision position bag mask boot murmur pupil
@@ -58,7 +57,7 @@ EPONYM_AFTER = frozenset(
     plexus artery vein nerve ligament tendon muscle bone bodies organ organs area capsule valve strain bacillus virus
     shunt filter clip valve stocking stockings walker frame view reaction agar medium dilemma paradox effect disorder
     neuralgia neuroma neuropathy encephalopathy dementia chorea dystrophy myopathy psychosis habitus facies crystal
-    regression hazards equilibrium correlation estimator rod granule inclusion""".split()
+    regression hazards equilibrium correlation estimator rod granule inclusion"""
 )
 # disease words that follow an eponym without a context word ("Hashimoto thyroiditis", "Takotsubo cardiomyopathy")
 _DISEASE_MORPH = re.compile(
@@ -66,14 +65,14 @@ _DISEASE_MORPH = re.compile(
     r"plegia|paresis|ism|iasis)$"
 )
 _EDITION = re.compile(r"(?i)['’]?s?,?[ \t]+\d{1,2}(?:st|nd|rd|th)?[ \t]*(?:/[ \t]*e\b|ed\b|edn\b|edition\b)")
-EPONYM_BEFORE = frozenset("tetralogy pentalogy triad syndrome disease sign law of".split())
-_CHAIN_STOP = frozenset(
+EPONYM_BEFORE = word_set("tetralogy pentalogy triad syndrome disease sign law of")
+_CHAIN_STOP = word_set(
     """the a an and or of in on at to for with by from is was are were be as that this his her their its he she they
-    it who which per dr mr mrs ms""".split()
+    it who which per dr mr mrs ms"""
 )
-UNITS_AFTER = frozenset(
+UNITS_AFTER = word_set(
     """mg mcg ug g gm gram grams kg ml cc l units unit u iu meq mmol mm cm mmhg tab tabs tablet tablets cap caps puff
-    puffs drop drops gtt gtts""".split()
+    puffs drop drops gtt gtts"""
 )
 
 
@@ -180,7 +179,7 @@ def _prior(low: str, info: WordInfo) -> float:
     return base
 
 
-_CUE_WORDS = RELATIONS | TITLES | LABELS | frozenset("pager beeper called spoke signed dictated".split())
+_CUE_WORDS = RELATIONS | TITLES | LABELS | word_set("pager beeper called spoke signed dictated")
 
 
 def _proper_like(t: Token) -> bool:
@@ -202,10 +201,7 @@ def _eponym_word(t: Token) -> bool:
         return True
     if _DISEASE_MORPH.search(low) and (t.info.medical or (len(low) >= 7 and not t.info.is_name)):
         return True
-    for suffix in ("es", "s"):
-        if low.endswith(suffix) and low[: -len(suffix)] in EPONYM_AFTER:
-            return True
-    return False
+    return any(low.endswith(suffix) and low[: -len(suffix)] in EPONYM_AFTER for suffix in ("es", "s"))
 
 
 def eponym_context(doc: Document, i: int) -> bool:
@@ -245,9 +241,7 @@ def eponym_context(doc: Document, i: int) -> bool:
                 return True
     if i >= 2 and toks[i - 1].low == "of" and toks[i - 2].low in EPONYM_BEFORE:
         return True  # "tetralogy of Fallot"
-    if t.info.vocab == "eponym" and i > 0 and toks[i - 1].low in {"von", "van", "de", "du"}:
-        return True
-    return False
+    return t.info.vocab == "eponym" and i > 0 and toks[i - 1].low in {"von", "van", "de", "du"}
 
 
 def case_evidence(t: Token) -> float:
