@@ -220,8 +220,9 @@ class _Gen:
         return f"{self.rng.randint(2, 9999)} {self.last()} {self.rng.choice(_STREET)}"
 
     def email(self) -> str:
+        first, last = self.first().lower(), self.last().lower().replace("-", "")  # draw order matters (frozen split)
         host = self.rng.choice(("mail", "inbox", "post"))
-        return f"{self.first().lower()}.{self.last().lower().replace('-', '')}@{host}{self.rng.randint(1, 99)}.com"
+        return f"{first}.{last}@{host}{self.rng.randint(1, 99)}.com"
 
 
 # ---------------------------------------------------------------------------------------------
