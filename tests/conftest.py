@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 
 PG_DSN = os.environ.get("MEDGRPO_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432")
+# Tests ingest synthetic data: record ids may use the public development key (medgrpo.data.ids);
+# tests of the key itself set or clear these variables themselves.
+os.environ.setdefault("MEDGRPO_ALLOW_DEV_ID_KEY", "true")
 
 
 def _pg_admin_connect():  # type: ignore[no-untyped-def]
@@ -25,6 +28,19 @@ def _pg_admin_connect():  # type: ignore[no-untyped-def]
         pytest.fail(f"PostgreSQL expected at {PG_DSN} (integration tests need it); connecting failed: {err}")
     conn.autocommit = True
     return conn
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _id_map_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Source-id maps (PHI by contract) written by tests go to a session folder, not ./.state."""
+    if os.environ.get("MEDGRPO_ID_MAP_ROOT"):
+        yield
+        return
+    os.environ["MEDGRPO_ID_MAP_ROOT"] = str(tmp_path_factory.mktemp("id-maps"))
+    try:
+        yield
+    finally:
+        os.environ.pop("MEDGRPO_ID_MAP_ROOT", None)
 
 
 @pytest.fixture(scope="session")

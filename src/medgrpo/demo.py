@@ -154,6 +154,9 @@ def _run(args: argparse.Namespace) -> int:
                 "MEDGRPO_STATE_DIR": str(state),
                 "MEDGRPO_DEFAULT_BASE_MODEL": str(base_model),
                 "MEDGRPO_DEFAULT_RECIPE": str(repo / "training_image" / "recipes" / "tiny" / "grpo" / "config.yaml"),
+                # the demo's own permissive setting: synthetic sample data, so record ids may come from the
+                # public development key (loudly logged); a MEDGRPO_ID_SECRET in the environment still wins
+                "MEDGRPO_ALLOW_DEV_ID_KEY": "true",
             },
         )
         stack.start()

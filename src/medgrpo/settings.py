@@ -26,6 +26,10 @@ class Settings:
     s3_endpoint_url: str = ""
     image: str = "medgrpo-train:dev"
     git_sha: str = "unknown"
+    #: Use the public development key for record ids when MEDGRPO_ID_SECRET is unset (demo/tests only).
+    allow_dev_id_key: bool = False
+    #: Protected location (folder or s3:// prefix) of source-id maps; empty = <state_dir>/id-maps.
+    id_map_root: str = ""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -37,6 +41,8 @@ class Settings:
             s3_endpoint_url=_env("MEDGRPO_S3_ENDPOINT_URL", os.environ.get("AWS_ENDPOINT_URL", "")),
             image=_env("MEDGRPO_IMAGE", "medgrpo-train:dev"),
             git_sha=_env("MEDGRPO_GIT_SHA", _git_sha()),
+            allow_dev_id_key=_env("MEDGRPO_ALLOW_DEV_ID_KEY", "false").lower() in {"1", "true", "yes", "on"},
+            id_map_root=_env("MEDGRPO_ID_MAP_ROOT", ""),
         )
 
 

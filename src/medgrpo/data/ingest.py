@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from medgrpo import storage
-from medgrpo.data import dedup, formats
-from medgrpo.data.schema import RecordError, dedup_keys, dumps_line, make_id, source_name, validate_record
+from medgrpo.data import dedup, formats, ids
+from medgrpo.data.schema import RecordError, dedup_keys, dumps_line, source_name, validate_record
 from medgrpo.data.sources import Input, Row, SourceError, expand
 
 log = logging.getLogger(__name__)
@@ -55,13 +55,19 @@ TEXT_FIELDS = ["question", "options", "context", "explanation"]
 SAFE_META_KEYS = frozenset(
     {
         "calculator", "unit", "tolerance", "difficulty", "decimals", "inputs",
-        "meta_info", "cop_base", "subject_name", "topic_name", "choice_type", "medmcqa_id", "pmid", "year",
+        "meta_info", "cop_base", "subject_name", "topic_name", "choice_type", "year",
+        ids.PATIENT_META_KEY,  # a keyed pseudonym by now (prepare replaced the source's value)
     }
 )  # fmt: skip
 _FREE_META = "_meta_free"
 QUARANTINE_RAW = "quarantine.raw.jsonl"
 PREPARE_STATE = "prepare.json"
+ID_MAP_STAGED = "id-map.phi.jsonl"  # source ids (PHI): staging only, then the protected id-map root
+FINALIZED = "finalized.json"  # what finalize published: a retried finalize returns it
+PUBLISHING = "publishing.json"  # written just before publication: a retry recognises its own dataset
 MAX_LISTED_INPUTS = 1000
+#: Airflow's default ``[core] max_map_length``: de-identification is one mapped task per shard.
+DEFAULT_MAX_SHARDS = 1024
 
 
 class IngestError(RuntimeError):
@@ -91,10 +97,15 @@ class IngestResult:
 
 
 class _ShardWriter:
-    """Writes staged rows into ``shards/shard-NNNNN.jsonl`` of at most ``size`` rows each."""
+    """Writes staged rows into ``shards/shard-NNNNN.jsonl`` of at most ``size`` rows each.
 
-    def __init__(self, staging_dir: str, size: int) -> None:
-        self.staging_dir, self.size = staging_dir, size
+    At most ``max_shards`` shards (de-identification is one mapped Airflow task per shard, bounded
+    by ``[core] max_map_length``): when one more shard would be needed, neighbouring shards are
+    merged pairwise and the shard size doubles, so the shard count stays bounded and row order is kept.
+    """
+
+    def __init__(self, staging_dir: str, size: int, max_shards: int = DEFAULT_MAX_SHARDS) -> None:
+        self.staging_dir, self.size, self.max_shards = staging_dir, size, max_shards
         self.buffer: list[str] = []
         self.uris: list[str] = []
 
@@ -103,30 +114,55 @@ class _ShardWriter:
         if len(self.buffer) >= self.size:
             self.flush()
 
+    def _uri(self, index: int) -> str:
+        return storage.join(self.staging_dir, "shards", f"shard-{index:05d}.jsonl")
+
     def flush(self) -> None:
         if not self.buffer:
             return
-        uri = storage.join(self.staging_dir, "shards", f"shard-{len(self.uris):05d}.jsonl")
+        if len(self.uris) >= self.max_shards:
+            self._grow()
+        uri = self._uri(len(self.uris))
         storage.write_text_atomic(uri, "\n".join(self.buffer) + "\n")
         self.uris.append(uri)
         self.buffer = []
 
+    def _grow(self) -> None:
+        """Merge shard pairs (0+1 → 0, 2+3 → 1, …) and double the shard size."""
+        merged: list[str] = []
+        for index in range(0, len(self.uris), 2):
+            pair = self.uris[index : index + 2]
+            text = "".join(storage.read_text(uri) for uri in pair)
+            target = self._uri(len(merged))
+            storage.write_text_atomic(target, text)
+            merged.append(target)
+        for uri in self.uris[len(merged) :]:
+            storage.delete(uri)
+        self.uris = merged
+        self.size *= 2
+        log.info("shard size grown to %d rows to keep at most %d shards (max_map_length)", self.size, self.max_shards)
+
 
 class _LocalOrRemote:
-    """A JSONL file written locally and, for an s3:// destination, uploaded on close."""
+    """A JSONL file written locally and, for an s3:// destination, uploaded on close.
 
-    def __init__(self, dest: str) -> None:
+    ``private`` files (raw rows, source ids) are readable by their owner only (0600).
+    """
+
+    def __init__(self, dest: str, *, private: bool = False) -> None:
         self.dest = dest
+        self.count = 0
         if storage.is_s3(dest):
-            fd, self.path = tempfile.mkstemp(suffix=".jsonl")
-            os.close(fd)
+            fd, self.path = tempfile.mkstemp(suffix=".jsonl")  # 0600
         else:
             Path(dest).parent.mkdir(parents=True, exist_ok=True)
             self.path = f"{dest}.tmp-{uuid.uuid4().hex[:8]}"
-        self.fh: IO[str] = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
+        self.fh: IO[str] = os.fdopen(fd, "w", encoding="utf-8")
 
     def write(self, item: Mapping[str, Any]) -> None:
         self.fh.write(dumps_line(item) + "\n")
+        self.count += 1
 
     def close(self) -> None:
         self.fh.close()
@@ -137,13 +173,15 @@ class _LocalOrRemote:
             os.replace(self.path, self.dest)
 
 
-def _clear_shards(staging_dir: str) -> None:
-    shards = storage.join(staging_dir, "shards")
+def _clear_staging(staging_dir: str) -> None:
+    """Remove what an earlier try of this run staged (a retried prepare starts from nothing)."""
     if storage.is_s3(staging_dir):
-        for uri in storage.list_files(shards):
+        for uri in storage.list_files(staging_dir):
             storage.delete(uri)
     else:
-        shutil.rmtree(shards, ignore_errors=True)
+        shutil.rmtree(staging_dir, ignore_errors=True)
+        Path(staging_dir).mkdir(parents=True, exist_ok=True)
+        os.chmod(staging_dir, 0o700)  # raw rows and source ids: the owner only
 
 
 def _read_errors() -> tuple[type[BaseException], ...]:
@@ -183,35 +221,80 @@ def _convert(row_value: Any, fmt: str, medmcqa_base: tuple[int | None, str]) -> 
     return formats.CONVERTERS[fmt](row_value)
 
 
-def _assign_id(record: dict[str, Any]) -> dict[str, Any]:
+_PENDING_ID = "pending"  # stands in for the published id while a record is validated
+
+
+def _take_source_id(record: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The record without its own ``id`` (validated with a placeholder) and that source id, if any."""
     given = record.get("id")
-    if isinstance(given, str) and given.strip():
-        return record
-    source = record.get("source")
-    src = source_name(source) if isinstance(source, str) else "unknown"
-    return {"id": make_id(src, record), **{k: v for k, v in record.items() if k != "id"}}
+    if given is None or (isinstance(given, str) and not given.strip()):
+        return {**record, "id": _PENDING_ID}, None
+    if isinstance(given, bool) or not isinstance(given, str | int):
+        raise RecordError(f"id: expected a string or integer source id, found {formats.describe(given)}")
+    return {**record, "id": _PENDING_ID}, ids.canonical_value(given)
 
 
-def prepare(sources: Sequence[str], staging_dir: str, *, fmt: str = "auto", shard_size: int = 5000) -> dict[str, Any]:
+def _staged(key: ids.IdKey, row_value: Any, fmt: str, base: tuple[int | None, str], ref: str) -> dict[str, Any]:
+    """One staged item: the validated record under its published id, its keys, and its source-id map entries."""
+    pending, source_id = _take_source_id(_convert(row_value, fmt, base))
+    record = validate_record(pending)
+    exact, near = dedup_keys(record)
+    scrubbed = ids.scrub_record(key, record, exact, ref, source_id=source_id)
+    # id uniqueness is checked on the source's own id (reused with other content: quarantined)
+    sid = key.pseudonym("source id", f"{record['source']}\x1f{source_id}", prefix="") if source_id else None
+    return {
+        "record": scrubbed.record,
+        "exact": exact[:32],
+        "near": near[:32],
+        "fmt": fmt,
+        **({"sid": sid} if sid else {}),
+        "_map": scrubbed.entries,
+    }
+
+
+def prepare(
+    sources: Sequence[str],
+    staging_dir: str,
+    *,
+    fmt: str = "auto",
+    shard_size: int = 5000,
+    medmcqa_cop_base: int | None = None,
+    max_shards: int = DEFAULT_MAX_SHARDS,
+) -> dict[str, Any]:
     """Stage 1: load, convert and validate every source; write shards and the raw quarantine.
 
     Writes ``staging_dir/shards/shard-00000.jsonl`` …, ``staging_dir/quarantine.raw.jsonl`` (raw
-    rows: staging only, never published before de-identification) and ``staging_dir/prepare.json``.
-    Returns ``{"shards": [uri, ...], "counts": {...}, "state": uri}``. Raises :class:`IngestError`
-    (one line, naming the source) when a source is unreadable or yields no usable record.
+    rows: staging only, never published before de-identification), ``staging_dir/id-map.phi.jsonl``
+    (the source ids each published id / pseudonym replaced) and ``staging_dir/prepare.json``.
+    Records get their published ids here (:mod:`medgrpo.data.ids`), from the raw content.
+    ``medmcqa_cop_base`` (0 or 1) states MedMCQA's ``cop`` numbering instead of detecting it per
+    file. At most ``max_shards`` shards are written (the shard size grows to fit). A retried
+    prepare starts from an empty staging folder. Returns ``{"shards": [uri, ...], "counts": {...},
+    "state": uri}``. Raises :class:`IngestError` (one line, naming the source) when a source is
+    unreadable or yields no usable record, or when the id key is missing.
     """
     if not sources:
         raise IngestError("no sources given: expected at least one file, folder, s3:// prefix or hf:// dataset")
     if fmt != "auto" and fmt not in formats.FORMATS:
         raise IngestError(f"--format: expected auto or one of {', '.join(formats.FORMATS)}, found {fmt!r}")
-    if shard_size < 1:
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
         raise IngestError(f"shard_size: expected a positive number of rows, found {shard_size}")
-    _clear_shards(staging_dir)
-    shards = _ShardWriter(staging_dir, shard_size)
-    quarantine = _LocalOrRemote(storage.join(staging_dir, QUARANTINE_RAW))
+    if medmcqa_cop_base not in (None, 0, 1) or isinstance(medmcqa_cop_base, bool):
+        raise IngestError(f"--medmcqa-cop-base: expected 0 or 1, found {medmcqa_cop_base!r}")
+    if max_shards < 2:
+        raise IngestError(f"max_shards: expected at least 2 (Airflow's [core] max_map_length), found {max_shards}")
+    try:
+        key = ids.load_key()
+    except ids.IdKeyError as err:
+        raise IngestError(str(err)) from None
+    _clear_staging(staging_dir)
+    shards = _ShardWriter(staging_dir, shard_size, max_shards)
+    quarantine = _LocalOrRemote(storage.join(staging_dir, QUARANTINE_RAW), private=True)
+    id_map = _IdMapCollector(storage.join(staging_dir, ID_MAP_STAGED))
     per_source: list[dict[str, Any]] = []
     inputs_info: list[dict[str, Any]] = []
     first_reason: dict[int, str] = {}
+    ctx = _PrepareContext(key, shards, quarantine, id_map, first_reason, medmcqa_cop_base)
     try:
         for index, spec in enumerate(sources):
             try:
@@ -222,7 +305,7 @@ def prepare(sources: Sequence[str], staging_dir: str, *, fmt: str = "auto", shar
             per_source.append(stats)
             for inp in inputs:
                 try:
-                    info = _prepare_input(inp, index, fmt, shards, quarantine, stats, first_reason)
+                    info = _prepare_input(inp, index, fmt, ctx, stats)
                 except SourceError as err:
                     raise IngestError(str(err).splitlines()[0]) from None
                 if len(inputs_info) < MAX_LISTED_INPUTS:
@@ -230,6 +313,7 @@ def prepare(sources: Sequence[str], staging_dir: str, *, fmt: str = "auto", shar
         shards.flush()
     finally:
         quarantine.close()
+        id_map.close()
     for index, stats in enumerate(per_source):
         if stats["staged"] == 0:
             why = first_reason.get(index, "no rows")
@@ -249,7 +333,10 @@ def prepare(sources: Sequence[str], staging_dir: str, *, fmt: str = "auto", shar
         "inputs_total": sum(len(s["formats"]) for s in per_source),
         "counts": counts,
         "shards": shards.uris,
+        "shard_size": shards.size,
         "quarantine_raw": quarantine.dest,
+        "id_map": {"staged": id_map.dest, "entries": id_map.count},
+        "ids": {"method": ids.METHOD, "key": key.kind, "key_fingerprint": key.fingerprint},
     }
     state_uri = storage.join(staging_dir, PREPARE_STATE)
     storage.write_text_atomic(state_uri, json.dumps(state, indent=1))
@@ -257,18 +344,41 @@ def prepare(sources: Sequence[str], staging_dir: str, *, fmt: str = "auto", shar
     return {"shards": shards.uris, "counts": counts, "state": state_uri}
 
 
-def _prepare_input(
-    inp: Input,
-    index: int,
-    fmt: str,
-    shards: _ShardWriter,
-    quarantine: _LocalOrRemote,
-    stats: dict[str, Any],
-    first_reason: dict[int, str],
-) -> dict[str, Any]:
+class _IdMapCollector(_LocalOrRemote):
+    """The staged source-id map (PHI, 0600): one entry per replaced source id, each patient once."""
+
+    def __init__(self, dest: str) -> None:
+        super().__init__(dest, private=True)
+        self._patients: set[str] = set()
+
+    def add(self, entries: Sequence[Mapping[str, Any]]) -> None:
+        for entry in entries:
+            if entry["kind"] == "patient_id":
+                if entry["published_id"] in self._patients:
+                    continue
+                self._patients.add(entry["published_id"])
+                entry = {k: v for k, v in entry.items() if k != "source_ref"}
+            self.write(entry)
+
+
+@dataclass
+class _PrepareContext:
+    """What every input of one prepare shares."""
+
+    key: ids.IdKey
+    shards: _ShardWriter
+    quarantine: _LocalOrRemote
+    id_map: _IdMapCollector
+    first_reason: dict[int, str]
+    cop_base: int | None
+
+
+def _prepare_input(inp: Input, index: int, fmt: str, ctx: _PrepareContext, stats: dict[str, Any]) -> dict[str, Any]:
     chosen, why = _choose_format(inp, fmt)
     base: tuple[int | None, str] = (None, "")
-    if chosen == "medmcqa":
+    if chosen == "medmcqa" and ctx.cop_base is not None:
+        base = (ctx.cop_base, "given (--medmcqa-cop-base)")
+    elif chosen == "medmcqa":
         base = formats.medmcqa_base(
             row.value.get("cop") for row in inp.open_rows() if row.error is None and isinstance(row.value, Mapping)
         )
@@ -277,6 +387,7 @@ def _prepare_input(
     }  # fmt: skip
     if chosen == "medmcqa":
         info["cop_base"] = base[0]
+        info["cop_base_from"] = "given" if ctx.cop_base is not None else "detected"
     stats["formats"][inp.uri] = chosen
     rows: Iterator[Row]
     try:
@@ -284,11 +395,15 @@ def _prepare_input(
     except Exception as err:  # storage or datasets failure while opening
         raise IngestError(f"{inp.uri}: could not open ({type(err).__name__}: {err})") from None
 
+    raw_source = source_name(chosen or "unknown")
+
     def bad(ref: str, reason: str, raw: Any) -> None:
-        quarantine.write({"source_ref": ref, "reason": reason, "record": raw, "src": index})
+        scrubbed = ids.scrub_raw(ctx.key, raw, raw_source, ref)
+        ctx.id_map.add(scrubbed.entries)
+        ctx.quarantine.write({"source_ref": ref, "reason": reason, "record": scrubbed.record, "src": index})
         info["quarantined"] += 1
         stats["quarantined"] += 1
-        first_reason.setdefault(index, f"{ref}: {reason}")
+        ctx.first_reason.setdefault(index, f"{ref}: {reason}")
 
     try:
         for row in rows:
@@ -301,14 +416,12 @@ def _prepare_input(
                 bad(row.ref, why, row.value)
                 continue
             try:
-                record = validate_record(_assign_id(_convert(row.value, chosen, base)))
+                item = _staged(ctx.key, row.value, chosen, base, row.ref)
             except RecordError as err:
                 bad(row.ref, str(err), row.value)
                 continue
-            exact, near = dedup_keys(record)
-            shards.add(
-                {"record": record, "ref": row.ref, "src": index, "exact": exact[:32], "near": near[:32], "fmt": chosen}
-            )
+            ctx.id_map.add(item.pop("_map"))
+            ctx.shards.add({**item, "ref": row.ref, "src": index})
             info["staged"] += 1
             stats["staged"] += 1
     except _read_errors() as err:  # a read failure mid-stream (network, storage); bugs propagate as they are
@@ -599,14 +712,79 @@ def finalize(
     raw rows are de-identified with ``policy`` before they are written (a row whose
     de-identification fails is published with ``record: null``).
 
-    After a successful publication the raw staged rows (the shards :func:`prepare` wrote and the
-    raw quarantine) are deleted unless ``cleanup_staging=False``: raw PHI should not outlive the
-    run. A finalize retried after that point fails on the missing shards rather than republishing.
+    The source-id map is copied to the protected id-map root (:func:`medgrpo.data.ids.id_map_root`)
+    before the dataset is published; the manifest says where and how many entries, never what.
+
+    Safe to retry: after a successful publication the staged rows (raw shards, de-identified
+    shards, raw quarantine, staged id map) are deleted unless ``cleanup_staging=False`` (raw PHI
+    should not outlive the run) and ``finalized.json`` records what was published, so a retried
+    finalize returns that result instead of failing on the missing shards. A finalize that died
+    after publishing but before recording it finds its own publication (same content) and does not
+    publish or log lineage twice.
     """
-    deidentified = deid if deid is not None else audits is not None
     if not 0.0 <= eval_fraction < 1.0:
         raise IngestError(f"--eval-fraction: expected a number in [0, 1), found {eval_fraction}")
-    state = json.loads(storage.read_text(storage.join(staging_dir, PREPARE_STATE)))
+    done = _finalized(staging_dir, out_dir)
+    if done is not None:
+        if cleanup_staging:
+            _remove_staged_data(staging_dir, deid_shard_uris)
+        return done
+    state = _read_state(staging_dir)
+    _require_shards(deid_shard_uris, staging_dir)
+    result = _finalize(deid_shard_uris, staging_dir, state, out_dir, name, eval_fraction, audits, policy, deid)
+    if cleanup_staging:
+        _remove_staged_data(staging_dir, deid_shard_uris)
+    log.info("published %s %s", out_dir, json.dumps(result.counts))
+    return result
+
+
+def _finalized(staging_dir: str, out_dir: str) -> IngestResult | None:
+    """What an earlier, successful try of this finalize published (``finalized.json``), or None."""
+    uri = storage.join(staging_dir, FINALIZED)
+    if not storage.exists(uri):
+        return None
+    done = json.loads(storage.read_text(uri))
+    if done["out_dir"] != out_dir:
+        raise IngestError(
+            f"{staging_dir}: this staging was already published to {done['out_dir']}, not {out_dir}; "
+            "run prepare again to publish elsewhere"
+        )
+    log.info("finalize already published %s (sha256 %s): nothing to do", out_dir, done["manifest"]["content_sha256"])
+    return IngestResult(done["out_dir"], done["manifest"], done["counts"], done.get("quarantine_reasons", {}))
+
+
+def _read_state(staging_dir: str) -> dict[str, Any]:
+    uri = storage.join(staging_dir, PREPARE_STATE)
+    if not storage.exists(uri):
+        raise IngestError(
+            f"{uri}: expected the state prepare writes, found none (staging removed after a failed run? "
+            "run the whole ingest again)"
+        )
+    state: dict[str, Any] = json.loads(storage.read_text(uri))
+    return state
+
+
+def _require_shards(uris: Sequence[str], staging_dir: str) -> None:
+    missing = [uri for uri in uris if not storage.exists(uri)]
+    if missing:
+        raise IngestError(
+            f"{missing[0]}: expected a staged shard, found none ({len(missing)} of {len(uris)} missing; "
+            f"staging {staging_dir} was cleaned up: run the whole ingest again)"
+        )
+
+
+def _finalize(
+    deid_shard_uris: Sequence[str],
+    staging_dir: str,
+    state: dict[str, Any],
+    out_dir: str,
+    name: str | None,
+    eval_fraction: float,
+    audits: Sequence[Mapping[str, Any]] | None,
+    policy: str | None,
+    deid: bool | None,
+) -> IngestResult:
+    deidentified = deid if deid is not None else audits is not None
     name = name or _default_name(out_dir)
     by_source = [_new_counts() for _ in state["sources"]]
     by_record_source: dict[str, dict[str, int]] = {}
@@ -628,7 +806,7 @@ def finalize(
                     except RecordError as err:
                         plan.add_invalid(pos, str(err))
                         continue
-                plan.add(pos, int(item["exact"][:16], 16), _id_key(item["record"].get("id")))
+                plan.add(pos, int(item["exact"][:16], 16), _id_key(item.get("sid") or item["record"].get("id")))
             codes = dedup.statuses(plan.resolve())
             # pass 2: write (codes is endless: one per position, KEEP past the last planned one)
             for item, (code, why) in zip(_iter_items(deid_shard_uris), codes, strict=False):
@@ -640,7 +818,7 @@ def finalize(
                     reason = (
                         f"after de-identification: {why}"
                         if code == dedup.INVALID
-                        else "id: expected ids unique across the dataset, found one an earlier record "
+                        else "id: expected each source id once per source, found one an earlier record "
                         "with different content already uses"
                     )
                     late.write({"source_ref": item["ref"], "reason": reason, "record": record, "src": src})
@@ -684,13 +862,86 @@ def finalize(
         manifest = _manifest(
             name, content_sha, files, counts, by_source, by_record_source, state, eval_fraction, deid_summary, reasons
         )
-        _publish_with_lineage(build, out_dir, manifest)
+        manifest["ids"] = {
+            **state.get("ids", {}),
+            "source_id_map": _publish_id_map(state, name, manifest["version"], out_dir),
+        }
+        manifest = _publish_once(build, out_dir, manifest, staging_dir)
     finally:
         shutil.rmtree(build, ignore_errors=True)
-    if cleanup_staging:
-        _remove_raw_staging(state)
-    log.info("published %s %s", out_dir, json.dumps(counts))
-    return IngestResult(out_dir=out_dir, manifest=manifest, counts=counts, quarantine_reasons=reasons)
+    result = IngestResult(out_dir=out_dir, manifest=manifest, counts=counts, quarantine_reasons=reasons)
+    done = {"out_dir": out_dir, "manifest": manifest, "counts": counts, "quarantine_reasons": reasons}
+    storage.write_text_atomic(storage.join(staging_dir, FINALIZED), json.dumps(done))
+    return result
+
+
+def _publish_once(build: Path, out_dir: str, manifest: dict[str, Any], staging_dir: str) -> dict[str, Any]:
+    """Publish (with lineage) unless an earlier try of this finalize already published this content.
+
+    ``publishing.json`` is written just before publication; when it names the same content and
+    ``out_dir`` already holds a manifest with that content, the earlier try got as far as publishing
+    and its manifest (with its MLflow run) is the result.
+    """
+    intent_uri = storage.join(staging_dir, PUBLISHING)
+    sha = manifest["content_sha256"]
+    if storage.exists(intent_uri) and json.loads(storage.read_text(intent_uri)).get("content_sha256") == sha:
+        manifest_uri = storage.join(out_dir, "manifest.json")
+        published = json.loads(storage.read_text(manifest_uri)) if storage.exists(manifest_uri) else None
+        if isinstance(published, dict) and published.get("content_sha256") == sha:
+            log.info("an earlier try already published %s (sha256 %s): not publishing again", out_dir, sha[:12])
+            return published
+    storage.write_text_atomic(intent_uri, json.dumps({"out_dir": out_dir, "content_sha256": sha}))
+    _publish_with_lineage(build, out_dir, manifest)
+    return manifest
+
+
+def _publish_id_map(state: Mapping[str, Any], name: str, version: str, out_dir: str) -> dict[str, Any]:
+    """Copy the staged source-id map (PHI) to the protected id-map root, with its PHI header.
+
+    Written before the dataset is published (a published dataset always has its map); the name
+    depends only on the dataset name and version, so a retry rewrites the same file.
+    """
+    staged = (state.get("id_map") or {}).get("staged")
+    entries = int((state.get("id_map") or {}).get("entries", 0))
+    summary: dict[str, Any] = {"classification": "PHI", "entries": entries, "uri": None}
+    if not staged or entries == 0:
+        return summary
+    root = ids.id_map_root()
+    if _inside(root, out_dir):
+        raise IngestError(
+            f"{ids.ID_MAP_ROOT_ENV}: expected a protected location outside the dataset directory, found {root} "
+            f"inside {out_dir}"
+        )
+    dest = storage.join(root, storage_safe(name), f"{version}.id-map.phi.jsonl")
+    header = ids.map_header(dataset=name, version=version, entries=entries, key=state.get("ids", {}))
+    with tempfile.TemporaryDirectory(prefix="medgrpo-idmap-") as tmp:
+        local = Path(tmp, "map.jsonl")
+        fd = os.open(local, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out, storage.open_binary(staged) as src:
+            out.write((dumps_line(header) + "\n").encode("utf-8"))
+            shutil.copyfileobj(src, out)
+        if not storage.is_s3(dest):
+            Path(root).mkdir(parents=True, exist_ok=True, mode=0o700)
+            Path(dest).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        storage.upload_file(local, dest)
+    if not storage.is_s3(dest):
+        os.chmod(dest, 0o600)
+    summary["uri"] = dest
+    return summary
+
+
+def storage_safe(name: str) -> str:
+    """A dataset name as one path component (no separators, no '..')."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip(".")
+    return safe or "dataset"
+
+
+def _inside(child: str, parent: str) -> bool:
+    """Whether ``child`` is ``parent`` or below it (local paths resolved; s3:// by prefix)."""
+    if storage.is_s3(child) or storage.is_s3(parent):
+        return (child.rstrip("/") + "/").startswith(parent.rstrip("/") + "/")
+    c, p = Path(child).resolve(), Path(parent).resolve()
+    return c == p or p in c.parents
 
 
 def _policy_by_source(state: Mapping[str, Any], policy: str | None) -> dict[str, list[str]]:
@@ -702,14 +953,50 @@ def _policy_by_source(state: Mapping[str, Any], policy: str | None) -> dict[str,
     return out
 
 
-def _remove_raw_staging(state: Mapping[str, Any]) -> None:
-    """Delete the raw (pre-de-identification) shards and quarantine that :func:`prepare` staged."""
-    for uri in [*state.get("shards", []), state.get("quarantine_raw")]:
+def _remove_staged_data(staging_dir: str, deid_shard_uris: Sequence[str] = ()) -> None:
+    """Delete the staged rows of a published run: raw and de-identified shards, raw quarantine, id map.
+
+    Keeps ``prepare.json`` and ``finalized.json`` (counts and URIs only), which make a retry a no-op.
+    """
+    state_uri = storage.join(staging_dir, PREPARE_STATE)
+    state = json.loads(storage.read_text(state_uri)) if storage.exists(state_uri) else {}
+    uris = [
+        *state.get("shards", []),
+        *deid_shard_uris,
+        state.get("quarantine_raw"),
+        (state.get("id_map") or {}).get("staged"),
+    ]
+    for folder in ("shards", "deid"):  # raw shards, and the de-identified ones written next to them or here
+        if storage.is_s3(staging_dir):
+            uris += storage.list_files(storage.join(staging_dir, folder))
+        else:
+            shutil.rmtree(Path(staging_dir, folder), ignore_errors=True)
+    for uri in uris:
         if uri:
             try:
                 storage.delete(uri)
             except Exception:  # cleanup must not turn a published dataset into a failed task
-                log.warning("could not delete staged raw file %s", uri, exc_info=True)
+                log.warning("could not delete staged file %s", uri, exc_info=True)
+
+
+def cleanup_staging(staging_dir: str) -> str:
+    """Remove a run's staging once it can no longer be retried; return what was done.
+
+    After a publication only the markers stay (:func:`finalize` already removed the rows; this
+    repeats it in case it died half-way). When nothing was published (the run failed for good), the
+    whole staging folder goes: raw rows must not outlive a failed run either.
+    """
+    if storage.exists(storage.join(staging_dir, FINALIZED)):
+        _remove_staged_data(staging_dir)
+        return "published: staged rows removed, markers kept"
+    if storage.is_s3(staging_dir):
+        files = storage.list_files(staging_dir)
+        for uri in files:
+            storage.delete(uri)
+    else:
+        files = storage.list_files(staging_dir) if Path(staging_dir).exists() else []
+        shutil.rmtree(staging_dir, ignore_errors=True)
+    return f"not published: staging removed ({len(files)} files)"
 
 
 def _default_name(out_dir: str) -> str:

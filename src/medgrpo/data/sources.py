@@ -106,8 +106,8 @@ def _rows_from_value(value: Any, ref: str) -> Iterator[Row]:
         for i, item in enumerate(value):
             yield Row(f"{ref}[{i}]", value=item)
     elif isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()) and _keyed(value):
-        for key, item in value.items():
-            yield Row(f"{ref}#{key}", value={"__key__": key, **item})
+        for i, (key, item) in enumerate(value.items()):  # the key is a source id: not in the reference
+            yield Row(f"{ref}[{i}]", value={"__key__": key, **item})
     else:
         yield Row(ref, value=value)
 

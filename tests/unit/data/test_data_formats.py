@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,18 @@ def _published(out: Path) -> list[dict[str, Any]]:
     for name in ("train.jsonl", "eval.jsonl"):
         rows += [json.loads(line) for line in (out / name).read_text().splitlines()]
     return rows
+
+
+def _by_source_id(out: Path, kind: str) -> dict[str, dict[str, Any]]:
+    """Published records keyed by the source id (``kind``) that the protected id map says they had."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    lines = Path(manifest["ids"]["source_id_map"]["uri"]).read_text().splitlines()
+    published = {r["id"]: r for r in _published(out)}
+    return {
+        str(e["source_id"]): published[e["published_id"]]
+        for e in map(json.loads, lines[1:])
+        if e["kind"] == kind and e["published_id"] in published
+    }
 
 
 def _quarantine(out: Path) -> list[dict[str, Any]]:
@@ -95,7 +108,7 @@ def _medmcqa(cop: Any, i: int = 0) -> dict[str, Any]:
 def test_medmcqa_cop_base_is_decided_from_the_data(tmp_path: Path, cops: list[int], letters: list[str]) -> None:
     src = _write_jsonl(tmp_path / "mcqa.jsonl", [_medmcqa(c, i) for i, c in enumerate(cops)])
     ingest([str(src)], str(tmp_path / "out"), deid=False, eval_fraction=0.0)
-    rows = {r["meta"]["medmcqa_id"]: r for r in _published(tmp_path / "out")}
+    rows = _by_source_id(tmp_path / "out", "medmcqa_id")
     assert [rows[f"id-{i}"]["answer"] for i in range(len(cops))] == letters
     assert rows["id-0"]["explanation"] == "Because." and rows["id-0"]["meta"]["subject_name"] == "Anatomy"
 
@@ -158,7 +171,7 @@ def test_pubmedqa_original_and_hf_columns(tmp_path: Path) -> None:
     ]
     _write_jsonl(tmp_path / "pqa_labeled.jsonl", hf_rows)
     ingest([str(tmp_path)], str(tmp_path / "out"), deid=False, eval_fraction=0.0)
-    rows = {r["meta"]["pmid"]: r for r in _published(tmp_path / "out")}
+    rows = _by_source_id(tmp_path / "out", "pmid")
     assert rows["11111111"]["answer"] == "yes" and rows["11111111"]["answer_type"] == "yes_no_maybe"
     assert rows["11111111"]["context"] == "BACKGROUND: Background text.\n\nRESULTS: Results text."
     assert rows["11111111"]["explanation"] == "It does." and rows["11111111"]["meta"]["year"] == "2001"
@@ -182,7 +195,7 @@ def test_verifiable_list_and_jsonl(tmp_path: Path) -> None:
     assert all(r["source"] == "verifiable" for r in rows.values())
 
 
-def test_canonical_keeps_given_ids_and_fills_missing(tmp_path: Path) -> None:
+def test_canonical_ids_are_replaced_by_keyed_ids_and_kept_only_in_the_map(tmp_path: Path) -> None:
     rows = [
         {"id": "mine-0001", "source": "local", "question": "2+2?", "answer": "4", "answer_type": "numeric"},
         {"source": "local", "question": "Is water wet?", "answer": "yes", "answer_type": "yes_no_maybe"},
@@ -190,8 +203,9 @@ def test_canonical_keeps_given_ids_and_fills_missing(tmp_path: Path) -> None:
     _write_jsonl(tmp_path / "c.jsonl", rows)
     ingest([str(tmp_path / "c.jsonl")], str(tmp_path / "out"), deid=False, eval_fraction=0.0)
     out = {r["question"]: r for r in _published(tmp_path / "out")}
-    assert out["2+2?"]["id"] == "mine-0001"
-    assert out["Is water wet?"]["id"].startswith("local-")
+    assert all(re.fullmatch(r"local-[0-9a-f]{16}", r["id"]) for r in out.values())
+    assert _by_source_id(tmp_path / "out", "record_id") == {"mine-0001": out["2+2?"]}
+    assert not any("mine-0001" in p.read_text() for p in (tmp_path / "out").iterdir())
 
 
 def test_every_sample_file_loads_with_its_format(tmp_path: Path) -> None:
@@ -219,7 +233,7 @@ def test_parquet_hub_release(tmp_path: Path) -> None:
     rows = [_medmcqa(c, i) for i, c in enumerate([0, 3, 1, 2])]
     pq.write_table(pa.Table.from_pylist(rows), tmp_path / "train-00000-of-00001.parquet")
     ingest([str(tmp_path)], str(tmp_path / "out"), deid=False, eval_fraction=0.0)
-    got = {r["meta"]["medmcqa_id"]: r["answer"] for r in _published(tmp_path / "out")}
+    got = {k: r["answer"] for k, r in _by_source_id(tmp_path / "out", "medmcqa_id").items()}
     assert got == {"id-0": "A", "id-1": "D", "id-2": "B", "id-3": "C"}
 
 
@@ -240,7 +254,7 @@ def test_hf_saved_dataset_via_load_from_disk(tmp_path: Path) -> None:
     spec = f"hf://{tmp_path / 'pqa'}@train"
     assert parse_hf(spec) == (str(tmp_path / "pqa"), None, "train")
     ingest([spec], str(tmp_path / "out"), deid=False, eval_fraction=0.0)
-    got = {r["meta"]["pmid"]: r["answer"] for r in _published(tmp_path / "out")}
+    got = {k: r["answer"] for k, r in _by_source_id(tmp_path / "out", "pmid").items()}
     assert got == {"44444444": "yes", "44444445": "no", "44444446": "yes", "44444447": "no"}
     # no split given: every split of the saved DatasetDict is an input
     assert [i.uri for i in expand(f"hf://{tmp_path / 'pqa'}")] == [f"hf://{tmp_path / 'pqa'}@train"]

@@ -240,4 +240,4 @@ def test_same_id_with_different_content_is_quarantined_not_overwritten(tmp_path:
     (kept,) = read_split(str(tmp_path / "ds"), "train")
     assert kept["question"] == "First?"
     (q,) = read_split(str(tmp_path / "ds"), "quarantine")
-    assert q["source_ref"].endswith(":2") and q["reason"].startswith("id: expected ids unique")
+    assert q["source_ref"].endswith(":2") and q["reason"].startswith("id: expected each source id once")
