@@ -24,7 +24,6 @@ VERIFIABLE_Q = "Open-ended Verifiable Question"
 VERIFIABLE_A = "Ground-True Answer"
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _NUMERIC_RE = re.compile(r"^\s*-?(?:\d+(?:\.\d*)?|\.\d+)\s*$")
-_SAFE_KEY_RE = re.compile(r"^[A-Za-z0-9_ -]{1,40}$")
 DETECT_ROWS = 200
 
 
@@ -58,11 +57,24 @@ def detect(rows: Iterable[Any]) -> str | None:
     return votes.most_common(1)[0][0]
 
 
+#: Key names of the formats we read: the only row keys an error message may name (a row's other
+#: keys are data, e.g. an object keyed by patient name).
+KNOWN_KEYS = frozenset(
+    {
+        "id", "source", "question", "options", "answer", "answer_type", "context", "explanation", "meta",
+        "answer_idx", "meta_info", "metamap_phrases", "opa", "opb", "opc", "opd", "cop", "exp", "subject_name",
+        "topic_name", "choice_type", "QUESTION", "CONTEXTS", "LABELS", "MESHES", "YEAR", "reasoning_required_pred",
+        "reasoning_free_pred", "final_decision", "LONG_ANSWER", "pubid", "long_answer", VERIFIABLE_Q, VERIFIABLE_A,
+        "Complex_CoT", "Response",
+    }
+)  # fmt: skip
+
+
 def safe_keys(row: Any) -> str:
-    """The row's key names for an error message (identifier-like names only, at most 8)."""
+    """The row's key names for an error message (known field names only, at most 8; others counted)."""
     if not isinstance(row, Mapping):
         return describe(row)
-    names = [k for k in row if isinstance(k, str) and _SAFE_KEY_RE.match(k) and k != "__key__"]
+    names = [k for k in row if isinstance(k, str) and k in KNOWN_KEYS]
     more = len(row) - len(names) - (1 if "__key__" in row else 0)
     text = ", ".join(names[:8]) + (" …" if len(names) > 8 else "")
     return f"keys [{text}]" + (f" and {more} other keys" if more > 0 else "")
@@ -217,7 +229,7 @@ def from_medmcqa(row: Mapping[str, Any], *, base: int | None, why: str = "") -> 
         raise RecordError(f"cop: expected a decidable numbering, found an ambiguous input ({why})")
     index = cop - base
     if not 0 <= index < 4:
-        raise RecordError(f"cop: expected {base}–{base + 3} under this input's numbering, found {cop}")
+        raise RecordError(f"cop: expected {base}–{base + 3} under this input's numbering, found {short(cop)}")
     explanation = _str(row, "exp", "medmcqa", required=False)
     meta: dict[str, Any] = {"cop_base": base}
     for key in ("subject_name", "topic_name", "choice_type"):

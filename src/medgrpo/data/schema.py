@@ -1,19 +1,16 @@
 """The canonical record (DESIGN §4) as a typed pydantic model, stable ids and text normalisation.
 
-Validation never echoes free text back in an error: a reason names the field, what was expected
-and what was found, describing free text by its type and length only, so quarantine reasons can be
-published without carrying PHI. Short enumerated values (an answer letter, an answer type) are shown.
+Validation never repeats a raw value in an error: quarantine reasons are built from raw rows,
+before de-identification, and are published. A reason names the field, what was expected and what
+was found, describing the value by its type and size only ("a string of 12 characters", "an
+integer of 7 digits"). The one exception is a one-character token (an option letter, a digit):
+:func:`short` shows it, as no single character can identify anyone. Field paths show key names only
+when they are our own field names or option letters (a source's own keys could be identifiers).
 
-Ids are ``<source>-<16 hex>`` where the hex is the start of :func:`content_hash` of the *raw*
-(pre-de-identification) content. Why raw and not de-identified content:
-
-* stability: the split is a function of the content, and de-identification output depends on the
-  policy and the engine version; hashing raw content keeps ids (and therefore train/eval
-  membership and de-duplication) unchanged when the policy or engine is upgraded;
-* privacy: the id carries 64 bits of a SHA-256 digest of the whole normalised record (question,
-  options, answer, context). Nothing can be recovered from it; confirming a guess would require
-  guessing the complete record text, i.e. already holding the raw record. Free-text PHI never
-  appears in the id itself.
+Published ids are keyed hashes of the source and this module's :func:`content_hash` of the *raw*
+(pre-de-identification) content: see :mod:`medgrpo.data.ids` (raw so that ids, de-duplication and
+the split do not move when de-identification improves; keyed so that nobody can confirm a guess).
+:func:`make_id` is the unkeyed form, for data we generate ourselves (``medgrpo synth``).
 """
 
 from __future__ import annotations
@@ -57,8 +54,10 @@ def describe(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return f"boolean {str(value).lower()}"
-    if isinstance(value, int | float):
-        return f"number {value!r}" if not isinstance(value, float) or math.isfinite(value) else "non-finite number"
+    if isinstance(value, int):
+        return f"an integer of {len(str(abs(value)))} digit{'s' if abs(value) > 9 else ''}"
+    if isinstance(value, float):
+        return "a number" if math.isfinite(value) else "a non-finite number"
     if isinstance(value, str):
         if value.strip() == "":
             return "an empty string" if value == "" else "a blank string"
@@ -70,13 +69,31 @@ def describe(value: Any) -> str:
     return f"a {type(value).__name__}"
 
 
-def short(value: Any, limit: int = 12) -> str:
-    """Show a short token (answer letter, label) verbatim; describe anything longer."""
-    if isinstance(value, str) and 0 < len(value) <= limit and "\n" not in value:
+def short(value: Any) -> str:
+    """Show a one-character token (option letter, digit) verbatim; describe anything else.
+
+    Reasons are built from raw rows, so nothing longer is ever repeated: a 2-digit number may be
+    an age over 89 and a short string a name or an MRN.
+    """
+    if isinstance(value, str) and len(value) == 1 and value.isascii() and value.isalnum():
         return repr(value)
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and -9 <= value <= 9:
         return repr(value)
     return describe(value)
+
+
+_FIELD_NAMES = frozenset(
+    {"id", "source", "question", "options", "answer", "answer_type", "context", "explanation", "meta", "record"}
+)
+
+
+def safe_key(key: Any) -> str:
+    """A key for a field path: our field names and single letters as they are, anything else ``<key>``."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return str(key)
+    if isinstance(key, str) and (key in _FIELD_NAMES or (len(key) == 1 and key.isascii() and key.isalpha())):
+        return key
+    return "<key>"
 
 
 def _non_json(value: Any, path: str, depth: int = 0) -> str | None:
@@ -91,7 +108,7 @@ def _non_json(value: Any, path: str, depth: int = 0) -> str | None:
         for k, v in value.items():
             if not isinstance(k, str):
                 return f"a non-string key at {path}"
-            bad = _non_json(v, f"{path}.{k}", depth + 1)
+            bad = _non_json(v, f"{path}.{safe_key(k)}", depth + 1)
             if bad:
                 return bad
         return None
@@ -130,7 +147,7 @@ class CanonicalRecord(BaseModel):
     @classmethod
     def _source(cls, v: str) -> str:
         if not _SOURCE_RE.match(v):
-            raise ValueError(f"expected a lower-case name ([a-z0-9_.-], at most 64), found {short(v, 40)}")
+            raise ValueError(f"expected a lower-case name ([a-z0-9_.-], at most 64), found {describe(v)}")
         return v
 
     @field_validator("question")
@@ -217,7 +234,7 @@ class CanonicalRecord(BaseModel):
 def _format_error(err: ValidationError) -> str:
     """One PHI-free line from the first pydantic error: field, what was expected, what was found."""
     first = err.errors(include_url=False, include_input=False)[0]
-    loc = ".".join(str(p) for p in first["loc"]) or "record"
+    loc = ".".join(safe_key(p) for p in first["loc"]) or "record"
     kind = first["type"]
     msg = str(first.get("msg", ""))
     if msg.startswith("Value error, "):
@@ -242,7 +259,7 @@ def validate_record(data: Any) -> dict[str, Any]:
         # The pydantic message for a wrong type names the type only; add what was found.
         first = err.errors(include_url=False)[0]
         if first["type"].endswith("_type") and first["loc"]:
-            loc = ".".join(str(p) for p in first["loc"])
+            loc = ".".join(safe_key(p) for p in first["loc"])
             expected = first["type"].removesuffix("_type").replace("dict", "object").replace("str", "string")
             raise RecordError(f"{loc}: expected {expected}, found {describe(first.get('input'))}") from None
         raise RecordError(_format_error(err)) from None
