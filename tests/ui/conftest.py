@@ -110,13 +110,13 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory, pg_database: Callable[[st
 @pytest.fixture(scope="package")
 def browser(chromium: tuple[Path, Path]) -> Iterator[Any]:
     """One headless Chromium (fresh profile) for the package's UI tests."""
-    from ui_harness import start_browser
+    from ui_harness import quit_browser, start_browser
 
     driver = start_browser(*chromium)
     try:
         yield driver
     finally:
-        driver.quit()
+        quit_browser(driver)
 
 
 @pytest.fixture

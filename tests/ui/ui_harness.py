@@ -90,11 +90,21 @@ def start_browser(chromium: Path = CHROMIUM, chromedriver: Path = CHROMEDRIVER) 
     options = webdriver.ChromeOptions()
     for flag in CHROMIUM_FLAGS:
         options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='medgrpo-chromium-')}")
+    profile = tempfile.mkdtemp(prefix="medgrpo-chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
     options.binary_location = str(chromium)
     driver = webdriver.Chrome(service=Service(str(chromedriver)), options=options)
     driver.set_page_load_timeout(60)
+    driver.medgrpo_profile = profile  # removed by quit_browser
     return driver
+
+
+def quit_browser(driver: Any) -> None:
+    """Quit Chromium and remove its throwaway profile."""
+    try:
+        driver.quit()
+    finally:
+        shutil.rmtree(getattr(driver, "medgrpo_profile", ""), ignore_errors=True)
 
 
 @contextmanager
@@ -104,7 +114,7 @@ def browser_session() -> Iterator[Any]:
     try:
         yield driver
     finally:
-        driver.quit()
+        quit_browser(driver)
 
 
 def wait_until(condition: Any, *, timeout: float, what: str, interval: float = 0.25) -> Any:
