@@ -81,6 +81,15 @@ def test_demo_samples_are_byte_identical(deid: Deidentifier) -> None:
     assert not changed, f"{len(changed)} sample rows changed, e.g. {changed[:3]}"
 
 
+def test_demo_samples_are_byte_identical_under_public_benchmark() -> None:
+    """The published-QA default policy leaves the demo data (no PHI) untouched too."""
+    from medgrpo.deid import load_deidentifier
+
+    rows = _sample_rows()
+    changed = _changed(load_deidentifier("public-benchmark"), [r for _, r in rows], None)
+    assert not changed, f"{len(changed)} sample rows changed, e.g. {changed[:3]}"
+
+
 VIGNETTES = [
     "A 45-year-old man comes to the emergency department because of chest pain for 2 hours.",
     "Physical examination shows a grade 3/6 holosystolic murmur at the apex.",
