@@ -89,6 +89,9 @@ def create_app() -> FastAPI:
 
     @app.post(WEBHOOK_PATH)
     async def mlflow_webhook(request: Request) -> JSONResponse:
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            return _answer(413, error=f"body of {declared} bytes exceeds {MAX_BODY_BYTES}")
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return _answer(413, error=f"body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
