@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 EXTRAS := airflow,train,deid,k8s,dev
 PYTEST_FLAGS ?=
 
-.PHONY: install demo test test-fast lint format bench-ingest bench-deid clean-state
+.PHONY: install demo test test-fast lint format bench-ingest bench-deid clean-state image-test
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,12 @@ demo: install
 # The full tier: unit, DAG integrity and integration tests against real PostgreSQL, MLflow, Airflow, moto.
 test: install
 	$(VENV)/bin/pytest $(PYTEST_FLAGS)
+
+# The training image: build the CPU test image with buildah (base from debootstrap, reused) and
+# train the tiny recipe inside it as its non-root user against a real MLflow server; as root it
+# installs buildah/debootstrap when missing. See training_image/README.md. CI runs it after `test`.
+image-test: install
+	flock /tmp/medgrpo-heavy.lock $(PY) training_image/image_test.py
 
 # The fast tier: no services started.
 test-fast: install
