@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
+from medgrpo.data import MEDMCQA_COP_BASES
 from medgrpo_airflow.assets import DEIDENTIFIED_DATASET
 from medgrpo_airflow.params import format_param, optional
 
@@ -24,6 +25,10 @@ directory atomically. Publishing emits the `medgrpo_deidentified_dataset` Asset,
 
 Leave *sources* empty to ingest the embedded sample data. Review the de-identification counts in the
 `finalize` task's return value and in `manifest.json` (the audit never contains PHI).
+
+Every task is safe to retry (a retried `prepare` starts over, `deidentify` rewrites its shard, a retried
+`finalize` returns what it published). Raw staged rows are removed by `finalize` on success and by the
+`cleanup_staging` teardown once the run has failed for good (it waits until no task can retry).
 """
 
 
@@ -43,6 +48,14 @@ Leave *sources* empty to ingest the embedded sample data. Review the de-identifi
             description="Files, folders, s3:// prefixes or hf:// dataset ids; empty = the embedded sample data.",
         ),
         "format": format_param(),
+        "medmcqa_cop_base": optional(
+            "integer",
+            enum=[None, *MEDMCQA_COP_BASES],
+            values_display={"null": "detect per file", **{str(k): v for k, v in MEDMCQA_COP_BASES.items()}},
+            title="MedMCQA cop numbering",
+            description="How MedMCQA files number the correct option (cop); empty = detected per file "
+            "(a file whose cop values are all 1-3 needs it stated).",
+        ),
         "dataset_name": Param(
             "medgrpo-default",
             type="string",
@@ -90,10 +103,13 @@ Leave *sources* empty to ingest the embedded sample data. Review the de-identifi
 def medical_ingest() -> None:
     @task
     def prepare() -> dict:
+        from airflow.sdk.configuration import conf
+
         from medgrpo.pipeline import ingest_prepare
 
         ctx = get_current_context()
-        return ingest_prepare(ctx["params"], ctx["dag"].dag_id, ctx["run_id"])
+        max_shards = conf.getint("core", "max_map_length", fallback=1024)  # one deidentify task per shard
+        return ingest_prepare(ctx["params"], ctx["dag"].dag_id, ctx["run_id"], max_shards=max_shards)
 
     @task
     def shard_uris(prepared: dict) -> list[str]:
@@ -119,8 +135,20 @@ def medical_ingest() -> None:
         }
         return published
 
+    @task
+    def cleanup_staging() -> str:
+        """Teardown: runs once every task is done for good (no retry left), whatever their outcome."""
+        from medgrpo.pipeline import ingest_cleanup
+
+        ctx = get_current_context()
+        return ingest_cleanup(ctx["dag"].dag_id, ctx["run_id"])
+
     prepared = prepare()
-    finalize(prepared, deidentify.expand(shard_uri=shard_uris(prepared)))
+    uris = shard_uris(prepared)
+    shards = deidentify.expand(shard_uri=uris)
+    published = finalize(prepared, shards)
+    # a teardown without setups: all_done over every task, and not counted in the run's state
+    [prepared, uris, shards, published] >> cleanup_staging().as_teardown()
 
 
 medical_ingest()

@@ -71,14 +71,31 @@ def run_slug(dag_id: str, run_id: str) -> str:
 
 
 # ---- medical_ingest -------------------------------------------------------------------------
-def ingest_prepare(params: Mapping[str, Any], dag_id: str, run_id: str) -> dict[str, Any]:
-    """Load and validate the sources into canonical shards in the run's staging folder."""
-    from medgrpo.data.ingest import prepare
+def ingest_staging_dir(dag_id: str, run_id: str) -> str:
+    """The staging folder of one ingest DAG run (raw rows until publication; see :func:`ingest_cleanup`)."""
+    return str(get_settings().state_dir / "staging" / run_slug(dag_id, run_id))
+
+
+def ingest_prepare(
+    params: Mapping[str, Any], dag_id: str, run_id: str, *, max_shards: int | None = None
+) -> dict[str, Any]:
+    """Load and validate the sources into canonical shards in the run's staging folder.
+
+    ``max_shards`` is Airflow's ``[core] max_map_length`` (one de-identification task per shard):
+    the shard size grows so that the shard count stays within it. A retry starts from scratch.
+    """
+    from medgrpo.data.ingest import DEFAULT_MAX_SHARDS, prepare
 
     sources = [s for s in (params.get("sources") or []) if str(s).strip()] or default_sources()
-    staging = str(get_settings().state_dir / "staging" / run_slug(dag_id, run_id))
+    staging = ingest_staging_dir(dag_id, run_id)
+    cop_base = params.get("medmcqa_cop_base")
     result = prepare(
-        sources, staging, fmt=str(params.get("format") or "auto"), shard_size=int(params.get("shard_size") or 5000)
+        sources,
+        staging,
+        fmt=str(params.get("format") or "auto"),
+        shard_size=int(params.get("shard_size") or 5000),
+        medmcqa_cop_base=None if cop_base is None else int(cop_base),
+        max_shards=max_shards or DEFAULT_MAX_SHARDS,
     )
     result["staging"] = staging
     log.info("prepared %d shard(s) from %d source(s)", len(result["shards"]), len(sources))
@@ -86,12 +103,30 @@ def ingest_prepare(params: Mapping[str, Any], dag_id: str, run_id: str) -> dict[
 
 
 def ingest_deidentify_shard(shard_uri: str, policy: str | None) -> dict[str, Any]:
-    """De-identify one shard next to it; return its output URI and audit (counts only, no PHI)."""
+    """De-identify one shard next to it; return its output URI and audit (counts only, no PHI).
+
+    Safe to retry: the output is written atomically from the staged shard, which stays until the
+    dataset is published.
+    """
     from medgrpo.data.ingest import deidentify_shard
 
+    if not storage.exists(shard_uri):
+        raise FileNotFoundError(
+            f"{shard_uri}: expected a staged shard, found none (the run's staging was cleaned up: "
+            "clear the whole DAG run, from prepare, to ingest again)"
+        )
     out_uri = re.sub(r"\.jsonl$", "", shard_uri) + ".deid.jsonl"
     audit = deidentify_shard(shard_uri, out_uri, policy=policy or None)
     return {"uri": out_uri, "audit": audit}
+
+
+def ingest_cleanup(dag_id: str, run_id: str) -> str:
+    """Remove the run's staged rows once the run cannot retry (the DAG's teardown; idempotent)."""
+    from medgrpo.data.ingest import cleanup_staging
+
+    done = cleanup_staging(ingest_staging_dir(dag_id, run_id))
+    log.info("ingest staging of %s/%s: %s", dag_id, run_id, done)
+    return done
 
 
 def ingest_finalize(

@@ -9,3 +9,7 @@
 - :mod:`~medgrpo.data.synth`    verifiable clinical-calculation problems
 - :mod:`~medgrpo.data.prompt`   the prompt shared by training and evaluation
 """
+
+#: MedMCQA ``cop`` numberings that can be stated instead of detected (``medgrpo ingest
+#: --medmcqa-cop-base``, the medical_ingest form); here so the CLI parser needs no heavy import.
+MEDMCQA_COP_BASES = {0: "0-3 (the hub's parquet release)", 1: "1-4 (the original JSON release)"}

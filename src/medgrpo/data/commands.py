@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from medgrpo.data import MEDMCQA_COP_BASES
+
 
 def register(subparsers: Any) -> None:
     """Add the data subcommands to the ``medgrpo`` parser."""
@@ -24,7 +26,7 @@ def register(subparsers: Any) -> None:
     ingest = subparsers.add_parser(
         "ingest",
         usage="medgrpo ingest [-h] [--format FMT] [--name NAME] [--policy NAME|FILE] [--eval-fraction F] [--no-deid] "
-        "SOURCE... OUT_DIR",
+        "[--medmcqa-cop-base {0,1}] SOURCE... OUT_DIR",
         help="load, validate, de-identify, split and publish a dataset directory",
         description=(
             "Read SOURCE... (files, folders, s3:// prefixes, hf://dataset[:config][@split]) in any DESIGN §6 "
@@ -49,6 +51,15 @@ def register(subparsers: Any) -> None:
         "(or $MEDGRPO_DEID_POLICY) for canonical and other sources)",
     )
     ingest.add_argument("--eval-fraction", type=float, default=0.1, help="share of items in eval (default 0.1)")
+    ingest.add_argument(
+        "--medmcqa-cop-base",
+        type=int,
+        choices=sorted(MEDMCQA_COP_BASES),
+        default=None,
+        help="MedMCQA's cop numbering: "
+        + ", ".join(f"{k} = {v}" for k, v in MEDMCQA_COP_BASES.items())
+        + " (default: detected per file; a file whose cop values are all 1-3 needs it)",
+    )
     ingest.add_argument(
         "--no-deid",
         action="store_true",
@@ -123,6 +134,7 @@ def _ingest(args: argparse.Namespace) -> int:
             eval_fraction=args.eval_fraction,
             deid=not args.no_deid,
             shard_size=args.shard_size,
+            medmcqa_cop_base=args.medmcqa_cop_base,
         )
     except IngestError as err:
         print(f"medgrpo ingest: {err}")

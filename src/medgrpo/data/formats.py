@@ -7,7 +7,9 @@ was found. Detection looks at the keys of the first rows of an input and takes t
 MedMCQA's ``cop`` is 1–4 in the original JSON release and 0–3 in the hub's parquet release. The
 base is decided per input from the data (:func:`medmcqa_base`): a ``0`` anywhere means 0-based, a
 ``4`` anywhere means 1-based; an input where both occur, or where every ``cop`` is 1–3 so either
-reading is possible, is ambiguous and all its rows are quarantined rather than guessed.
+reading is possible, is ambiguous and all its rows are quarantined rather than guessed, unless
+the numbering is stated (``medgrpo ingest --medmcqa-cop-base``, the DAG form's field of the same
+name; :data:`MEDMCQA_COP_BASES`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from medgrpo.data import MEDMCQA_COP_BASES as MEDMCQA_COP_BASES  # defined light, for the CLI parser
 from medgrpo.data.schema import RecordError, describe, short
 
 FORMATS = ("medqa", "medmcqa", "pubmedqa", "verifiable", "canonical")

@@ -789,7 +789,7 @@ def _finalize(
     by_source = [_new_counts() for _ in state["sources"]]
     by_record_source: dict[str, dict[str, int]] = {}
     reasons: dict[str, int] = {}
-    build = _build_dir(out_dir)
+    build = _build_dir(out_dir, staging_dir)
     try:
         writers = {n: _HashedWriter(build / n) for n in DATASET_FILES}
         late = _LocalOrRemote(str(build / ".late-quarantine.jsonl"))  # removed before publishing
@@ -884,6 +884,8 @@ def _publish_once(build: Path, out_dir: str, manifest: dict[str, Any], staging_d
     """
     intent_uri = storage.join(staging_dir, PUBLISHING)
     sha = manifest["content_sha256"]
+    if storage.exists(intent_uri) and not storage.is_s3(staging_dir):
+        _remove_interrupted_publication(out_dir, Path(intent_uri).stat().st_mtime - 1)
     if storage.exists(intent_uri) and json.loads(storage.read_text(intent_uri)).get("content_sha256") == sha:
         manifest_uri = storage.join(out_dir, "manifest.json")
         published = json.loads(storage.read_text(manifest_uri)) if storage.exists(manifest_uri) else None
@@ -1003,13 +1005,34 @@ def _default_name(out_dir: str) -> str:
     return Path(out_dir.rstrip("/")).name or "dataset"
 
 
-def _build_dir(out_dir: str) -> Path:
-    """A fresh local folder to assemble the dataset in (next to a local destination: same filesystem)."""
+def _build_dir(out_dir: str, staging_dir: str) -> Path:
+    """A fresh local folder to assemble the dataset in (next to a local destination: same filesystem).
+
+    Named after the run's staging folder, so a retry removes what a killed try of the same run left.
+    """
     if storage.is_s3(out_dir):
         return Path(tempfile.mkdtemp(prefix="medgrpo-dataset-"))
     target = Path(out_dir).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{target.name}.build-", dir=target.parent))
+    prefix = f".{target.name}.build-{hashlib.sha256(staging_dir.encode('utf-8')).hexdigest()[:8]}-"
+    for stale in target.parent.glob(prefix + "*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+
+
+def _remove_interrupted_publication(out_dir: str, since: float) -> None:
+    """Remove the hidden ``.<name>.incoming-*`` folder a try killed inside publication left (local only).
+
+    Only folders created after this run's ``publishing.json`` (``since``): the DAG runs one ingest
+    at a time, so those are this run's own.
+    """
+    if storage.is_s3(out_dir):
+        return  # an interrupted S3 upload is overwritten by the retry (same version folder)
+    target = Path(out_dir).resolve()
+    for stale in target.parent.glob(f".{target.name}.incoming-*"):
+        if stale.stat().st_mtime >= since:
+            shutil.rmtree(stale, ignore_errors=True)
+            log.info("removed %s, left by an interrupted try of this run", stale)
 
 
 def _reason_kind(reason: str) -> str:
@@ -1161,13 +1184,14 @@ def ingest(
     eval_fraction: float = 0.1,
     deid: bool = True,
     shard_size: int = 5000,
+    medmcqa_cop_base: int | None = None,
 ) -> IngestResult:
     """Run :func:`prepare`, :func:`deidentify_shard` per shard and :func:`finalize` in sequence."""
     if not 0.0 <= eval_fraction < 1.0:
         raise IngestError(f"--eval-fraction: expected a number in [0, 1), found {eval_fraction}")
     staging = tempfile.mkdtemp(prefix="medgrpo-ingest-")
     try:
-        prepared = prepare(sources, staging, fmt=fmt, shard_size=shard_size)
+        prepared = prepare(sources, staging, fmt=fmt, shard_size=shard_size, medmcqa_cop_base=medmcqa_cop_base)
         audits: list[dict[str, Any]] = []
         shard_uris: list[str] = list(prepared["shards"])
         if deid:

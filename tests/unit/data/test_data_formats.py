@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from medgrpo.cli import main
 from medgrpo.data import formats
 from medgrpo.data.ingest import ingest
 from medgrpo.data.schema import RecordError
@@ -128,6 +129,35 @@ def test_medmcqa_ambiguous_input_is_quarantined_not_guessed(tmp_path: Path) -> N
     assert all(q["reason"].startswith("cop:") for q in amb)
     both = [q for q in quarantined if q["source_ref"].startswith(str(mixed))]
     assert len(both) == 3 and all("both 0 and 4" in q["reason"] for q in both)
+
+
+@pytest.mark.parametrize(("base", "letters"), [(1, ["A", "B", "C", "B"]), (0, ["B", "C", "D", "C"])])
+def test_medmcqa_cop_base_can_be_stated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], base: int, letters: list[str]
+) -> None:
+    """A file whose cop values are all 1–3 fits both numberings: it loads once the numbering is stated."""
+    src = _write_jsonl(tmp_path / "amb.jsonl", [_medmcqa(c, i) for i, c in enumerate([1, 2, 3, 2])])
+    out = tmp_path / "out"
+    assert main(["ingest", str(src), str(out), "--no-deid", "--eval-fraction", "0"]) == 1
+    assert "fits both the 0–3 and the 1–4 convention" in capsys.readouterr().out
+    assert (
+        main(["ingest", str(src), str(out), "--no-deid", "--eval-fraction", "0", "--medmcqa-cop-base", str(base)]) == 0
+    )
+    got = _by_source_id(out, "medmcqa_id")
+    assert [got[f"id-{i}"]["answer"] for i in range(4)] == letters
+    (info,) = json.loads((out / "manifest.json").read_text())["inputs"]
+    assert info["cop_base"] == base and info["cop_base_from"] == "given"
+    # a stated numbering the data contradicts quarantines the rows it cannot place
+    _write_jsonl(src, [_medmcqa(4, 0), _medmcqa(1, 1)])
+    assert main(["ingest", str(src), str(out), "--no-deid", "--medmcqa-cop-base", "0"]) == 0
+    (q,) = _quarantine(out)
+    assert q["reason"] == "cop: expected 0–3 under this input's numbering, found 4"
+
+
+def test_medmcqa_cop_base_choices_are_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["ingest", "a.jsonl", "out", "--medmcqa-cop-base", "2"])
+    assert exit_.value.code == 2 and "invalid choice: 2" in capsys.readouterr().err
 
 
 def test_medmcqa_base_rules() -> None:

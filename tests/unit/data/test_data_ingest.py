@@ -241,3 +241,18 @@ def test_same_id_with_different_content_is_quarantined_not_overwritten(tmp_path:
     assert kept["question"] == "First?"
     (q,) = read_split(str(tmp_path / "ds"), "quarantine")
     assert q["source_ref"].endswith(":2") and q["reason"].startswith("id: expected each source id once")
+
+
+@pytest.mark.parametrize("max_shards", [2, 3, 4])
+def test_shard_count_stays_within_max_map_length(tmp_path: Path, max_shards: int) -> None:
+    """De-identification is one mapped Airflow task per shard: more shards than ``max_map_length``
+    would fail the run, so the shard size grows (shards merge pairwise, order kept) instead."""
+    _write_jsonl(tmp_path / "in.jsonl", [_mcq(i) for i in range(23)])
+    prepared = prepare([str(tmp_path / "in.jsonl")], str(tmp_path / "st"), shard_size=2, max_shards=max_shards)
+    assert len(prepared["shards"]) <= max_shards
+    assert sorted(p.name for p in (tmp_path / "st" / "shards").iterdir()) == [Path(u).name for u in prepared["shards"]]
+    bounded = finalize(prepared["shards"], str(tmp_path / "st"), str(tmp_path / "a"), deid=False)
+    whole = ingest([str(tmp_path / "in.jsonl")], str(tmp_path / "b"), deid=False)
+    assert bounded.manifest["content_sha256"] == whole.manifest["content_sha256"]
+    with pytest.raises(IngestError, match="max_shards: expected at least 2"):
+        prepare([str(tmp_path / "in.jsonl")], str(tmp_path / "st"), max_shards=1)
