@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "medgrpo.deid.commands",  # deid
     "medgrpo.train.commands",  # tiny-model, train
     "medgrpo.evaluate.commands",  # evaluate, gate, promote, rollback
+    "medgrpo.registry_admin.commands",  # registry list, registry retain
     "medgrpo.launch.commands",  # render-k8s
     "medgrpo.demo",  # demo
 )

@@ -7,11 +7,13 @@ One registry module for the whole platform (DESIGN §8). The registered model is
 - ``champion``: the version in service;
 - ``previous_champion``: the rollback target (one step).
 
-A training run logs a Hugging Face model folder (config, safetensors, tokenizer files) as plain
-run artifacts (``mlflow.log_artifacts(dir, "model")``). With MLflow 3.x, ``mlflow.register_model``
-of a ``runs:/`` URI looks for a *LoggedModel* and fails for plain artifacts, so a version is
-created with ``MlflowClient.create_model_version(source=<the run's artifact URI>/model,
-run_id=...)``; ``models:/name/N`` and ``models:/name@alias`` URIs then download that folder.
+A training run logs its final (or best) weights as an MLflow 3 *logged model* ``model`` in the
+transformers flavor (:mod:`medgrpo.train.logged_models`) and registers it
+(``create_model_version(source="models:/<model_id>", model_id=..., run_id=...)``), so
+``mlflow.pyfunc.load_model("models:/<name>@champion")`` and ``mlflow models serve`` work on a
+version; :func:`download_model` still hands evaluation and training a plain Hugging Face folder.
+Versions registered earlier from a folder of plain run artifacts (``source=<run artifacts>/model``)
+keep downloading as before.
 
 Every public function validates its inputs before talking to the server and raises
 ``ValueError`` naming the bad value; registry-state problems raise :class:`RegistryError`.
@@ -46,6 +48,7 @@ _ALIAS_RE = re.compile(r"^[A-Za-z0-9_-]{1,255}$")
 _RESERVED_ALIAS_RE = re.compile(r"^(latest|v\d+)$", re.IGNORECASE)
 _MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,255}$")
 _RUN_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_LOGGED_MODEL_ID_RE = re.compile(r"^m-[A-Za-z0-9]{1,64}$")
 _MODELS_URI_RE = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<version>\d+)|@(?P<alias>[^/@]+))/?$")
 
 
@@ -217,14 +220,27 @@ def _actor(actor: str | None) -> str:
 def find_version_for_run(
     run_id: str, artifact_path: str = "model", *, model_name: str | None = None
 ) -> ModelVersion | None:
-    """The existing version of ``model_name`` created from ``run_id``/``artifact_path``, if any."""
+    """The existing version of ``model_name`` created from ``run_id``/``artifact_path``, if any.
+
+    A version matches when its source is the run's artifact folder ``artifact_path`` (versions
+    registered before logged models), or a logged model (``models:/<model_id>``) of the run named
+    ``artifact_path``. The oldest match wins.
+    """
     name = resolve_model_name(model_name)
     c = client()
-    matches = [
-        ModelVersion.from_mlflow(mv) for mv in c.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
-    ]
     suffix = "/" + artifact_path.strip("/")
-    matches = [mv for mv in matches if mv.source.rstrip("/").endswith(suffix)]
+    matches = []
+    for mv in c.search_model_versions(f"name = '{name}' and run_id = '{run_id}'"):
+        source = str(mv.source or "").rstrip("/")
+        model_id = getattr(mv, "model_id", None) or (
+            source[len("models:/") :] if source.startswith("models:/m-") else ""
+        )
+        if source.endswith(suffix):
+            matches.append(ModelVersion.from_mlflow(mv))
+        elif model_id:
+            logged = c.get_logged_model(model_id)
+            if logged.source_run_id == run_id and logged.name == artifact_path.strip("/"):
+                matches.append(ModelVersion.from_mlflow(mv))
     if not matches:
         return None
     return min(matches, key=lambda mv: int(mv.version))
@@ -237,8 +253,15 @@ def register_model_version(
     tags: dict[str, str],
     alias: str = CHALLENGER,
     model_name: str | None = None,
+    model_id: str | None = None,
 ) -> ModelVersion:
-    """Register the Hugging Face model folder logged by ``run_id`` under ``artifact_path``.
+    """Register the model a training run logged: its logged model ``model_id``, or a plain folder.
+
+    With ``model_id`` (what training does): the run's READY logged model named ``artifact_path``,
+    an MLflow model in the transformers flavor, becomes the version (source ``models:/<model_id>``;
+    ``mlflow.pyfunc.load_model`` and ``mlflow models serve`` work on it). Without: the Hugging
+    Face folder logged as plain run artifacts under ``artifact_path`` (versions made before logged
+    models; download works, pyfunc does not).
 
     Idempotent per (run, artifact path): a retried call finds the version it created before,
     refreshes its tags and moves ``alias`` to it, instead of creating another version.
@@ -247,6 +270,8 @@ def register_model_version(
         raise ValueError(f"invalid run_id {run_id!r}: expected an MLflow run id such as 'a1b2c3...'")
     if not isinstance(artifact_path, str) or not artifact_path.strip("/") or ".." in artifact_path.split("/"):
         raise ValueError(f"invalid artifact_path {artifact_path!r}: expected a relative path such as 'model'")
+    if model_id is not None and (not isinstance(model_id, str) or not _LOGGED_MODEL_ID_RE.match(model_id)):
+        raise ValueError(f"invalid model_id {model_id!r}: expected an MLflow logged model id such as 'm-1a2b...'")
     artifact_path = artifact_path.strip("/")
     tags = _validate_tags(tags)
     validate_alias(alias)
@@ -259,18 +284,32 @@ def register_model_version(
         run = c.get_run(run_id)
     except MlflowException as err:
         raise RegistryError(f"run {run_id!r} not found on the tracking server: {err}") from err
-    listed = {Path(f.path).name for f in c.list_artifacts(run_id, artifact_path)}
-    if "config.json" not in listed:
-        raise RegistryError(
-            f"run {run_id} has no Hugging Face model under artifact path {artifact_path!r}: "
-            f"expected config.json there, found {sorted(listed) or 'nothing'}"
-        )
+    if model_id is not None:
+        try:
+            logged = c.get_logged_model(model_id)
+        except MlflowException as err:
+            raise RegistryError(f"logged model {model_id!r} not found on the tracking server: {err}") from err
+        if logged.source_run_id != run_id or logged.name != artifact_path:
+            raise RegistryError(
+                f"logged model {model_id} is {logged.name!r} of run {logged.source_run_id}, "
+                f"expected {artifact_path!r} of run {run_id}"
+            )
+        if str(getattr(logged.status, "name", logged.status)) != "READY":
+            raise RegistryError(f"logged model {model_id} is {logged.status}, expected READY (its upload finished)")
+        source = f"models:/{model_id}"
+    else:
+        listed = {Path(f.path).name for f in c.list_artifacts(run_id, artifact_path)}
+        if "config.json" not in listed:
+            raise RegistryError(
+                f"run {run_id} has no Hugging Face model under artifact path {artifact_path!r}: "
+                f"expected config.json there, found {sorted(listed) or 'nothing'}"
+            )
+        source = f"{run.info.artifact_uri.rstrip('/')}/{artifact_path}"
     _ensure_registered_model(c, name)
 
     existing = find_version_for_run(run_id, artifact_path, model_name=name)
     if existing is None:
-        source = f"{run.info.artifact_uri.rstrip('/')}/{artifact_path}"
-        created = c.create_model_version(name, source=source, run_id=run_id, tags=tags)
+        created = c.create_model_version(name, source=source, run_id=run_id, tags=tags, model_id=model_id)
         version = str(created.version)
         log.info(
             "registered model version",
@@ -329,19 +368,33 @@ def set_version_tags(version: str | int, tags: dict[str, str], model_name: str |
 def download_model(model_uri: str, dest: str | Path) -> Path:
     """Download a registered model (``models:/name/N`` or ``models:/name@alias``) into ``dest``.
 
-    Returns the local folder holding the Hugging Face files (``config.json``, weights, tokenizer).
+    Returns the local folder holding the Hugging Face files (``config.json``, weights, tokenizer
+    and chat template) that ``from_pretrained`` loads. For a version in the MLflow transformers
+    flavor that is the flavor's model folder, with the tokenizer files of ``components/tokenizer``
+    copied next to the weights; for a plain-folder version, the folder itself.
     """
     name, version, alias = parse_models_uri(model_uri)
-    if alias is not None and get_version_by_alias(alias, name) is None:
-        raise RegistryError(f"cannot download {model_uri}: model {name!r} has no alias {alias!r}")
-    if version is not None:
-        get_version(version, name)
+    if alias is not None:
+        mv = get_version_by_alias(alias, name)
+        if mv is None:
+            raise RegistryError(f"cannot download {model_uri}: model {name!r} has no alias {alias!r}")
+    else:
+        mv = get_version(str(version), name)
+    from medgrpo.registry_admin.retention import REMOVED_TAG
+
+    if mv.tags.get(REMOVED_TAG):
+        raise RegistryError(
+            f"cannot download {model_uri}: the artifacts of {name} version {mv.version} were removed by the "
+            f"retention policy at {mv.tags[REMOVED_TAG]} (its card, tags and lineage remain)"
+        )
     import mlflow.artifacts
 
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     uri = get_settings().tracking_uri or None
     local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(dest), tracking_uri=uri))
+    if (local / "MLmodel").is_file():
+        local = _hf_folder_of_mlflow_model(local, model_uri)
     if not (local / "config.json").is_file():
         found = sorted(p.name for p in local.iterdir()) if local.is_dir() else []
         raise RegistryError(
@@ -349,6 +402,26 @@ def download_model(model_uri: str, dest: str | Path) -> Path:
         )
     log.info("downloaded model", extra={"model_uri": model_uri, "path": str(local)})
     return local
+
+
+def _hf_folder_of_mlflow_model(root: Path, model_uri: str) -> Path:
+    """The transformers flavor's model folder under an MLflow model ``root``, tokenizer files added."""
+    import shutil
+
+    import yaml
+
+    flavors = (yaml.safe_load((root / "MLmodel").read_text()) or {}).get("flavors") or {}
+    flavor = flavors.get("transformers")
+    if not isinstance(flavor, dict):
+        raise RegistryError(
+            f"{model_uri} is an MLflow model without the transformers flavor (flavors: {sorted(flavors)})"
+        )
+    folder = root / str(flavor.get("model_binary") or "model")
+    for component in flavor.get("components") or []:
+        for path in sorted((root / "components" / str(component)).glob("*")):
+            if path.is_file() and not (folder / path.name).exists():
+                shutil.copy2(path, folder / path.name)
+    return folder
 
 
 def promote(

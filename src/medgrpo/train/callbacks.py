@@ -6,6 +6,11 @@ logs every step exactly once: the steps after the last stored checkpoint were ne
 are trained (and logged) again. On resume, :func:`replay_log_history` writes the entries of the
 resumed checkpoint's ``trainer_state.json`` that MLflow does not have yet (a kill between the
 upload and the flush).
+
+Each stored checkpoint also becomes an MLflow logged model of the run at its step
+(:func:`medgrpo.train.logged_models.ensure_checkpoint_model`, pointing at the store, no weights
+copied), and the metrics of that step are written linked to it. Checkpoints beyond the recipe's
+``save_total_limit`` are pruned from the store (the best one kept) and their logged models tagged.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from medgrpo.train.checkpoints import mark_complete, upload_checkpoint
+from medgrpo import storage
+from medgrpo.train.checkpoints import mark_complete, prune_checkpoints, upload_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +52,18 @@ def last_logged_step(run_id: str) -> int:
     return max((int(m.step) for m in history), default=0)
 
 
-def log_steps(run_id: str, entries: list[tuple[int, dict[str, float]]]) -> None:
-    """Write ``(step, metrics)`` entries to MLflow in one batch per step group."""
+def log_steps(
+    run_id: str,
+    entries: list[tuple[int, dict[str, float]]],
+    *,
+    model_ids: Mapping[int, str] | None = None,
+    dataset: tuple[str, str] | None = None,
+) -> None:
+    """Write ``(step, metrics)`` entries to MLflow in one batch per step group.
+
+    The metrics of a step in ``model_ids`` are linked to that logged model (a checkpoint saved at
+    that step), with ``dataset`` ``(name, digest)`` as the data they were measured on.
+    """
     import time
 
     from mlflow import MlflowClient
@@ -60,14 +77,26 @@ def log_steps(run_id: str, entries: list[tuple[int, dict[str, float]]]) -> None:
         by_step.setdefault(step, {}).update(values)
     metrics: list[Metric] = []
     for step, values in sorted(by_step.items()):
-        metrics.extend(Metric(key, value, now, step) for key, value in values.items())
-        metrics.append(Metric(STEP_METRIC, float(step), now, step))
+        model_id = (model_ids or {}).get(step)
+        linked = (
+            {"model_id": model_id, "dataset_name": dataset[0], "dataset_digest": dataset[1]}
+            if model_id and dataset
+            else {"model_id": model_id}
+        )
+        values = {**values, STEP_METRIC: float(step)}
+        metrics.extend(Metric(key, value, now, step, **linked) for key, value in values.items())
     client = MlflowClient()
     for start in range(0, len(metrics), 900):  # MLflow accepts up to 1000 metrics per batch
         client.log_batch(run_id, metrics=metrics[start : start + 900], synchronous=True)
 
 
-def replay_log_history(run_id: str, checkpoint_dir: str | Path) -> int:
+def replay_log_history(
+    run_id: str,
+    checkpoint_dir: str | Path,
+    *,
+    model_ids: Mapping[int, str] | None = None,
+    dataset: tuple[str, str] | None = None,
+) -> int:
     """Log the checkpoint's ``log_history`` entries past the last logged step; return how many."""
     state_file = Path(checkpoint_dir) / "trainer_state.json"
     if not state_file.is_file():
@@ -75,17 +104,28 @@ def replay_log_history(run_id: str, checkpoint_dir: str | Path) -> int:
     history = json.loads(state_file.read_text()).get("log_history", [])
     done = last_logged_step(run_id)
     entries = [(int(e["step"]), numeric_metrics(e)) for e in history if int(e.get("step", 0)) > done]
-    log_steps(run_id, entries)
+    log_steps(run_id, entries, model_ids=model_ids, dataset=dataset)
     return len(entries)
 
 
 class MlflowCheckpointCallback(TrainerCallback):
     """Buffers metrics; at each save uploads the checkpoint, then writes the buffered metrics."""
 
-    def __init__(self, run_id: str, store: str, completions_table_steps: int = 0) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        store: str,
+        completions_table_steps: int = 0,
+        *,
+        model_tags: Mapping[str, str] | None = None,
+        dataset: tuple[str, str] | None = None,
+    ) -> None:
         self.run_id = run_id
         self.store = store
         self.completions_table_steps = completions_table_steps
+        self.model_tags = dict(model_tags or {})  # lineage tags of every checkpoint logged model
+        self.dataset = dataset  # (name, digest) of the training data input
+        self.checkpoint_models: dict[int, str] = {}  # step -> logged model id
         self.pending: list[tuple[int, dict[str, float]]] = []
         self._tables_logged: set[str] = set()
 
@@ -110,7 +150,27 @@ class MlflowCheckpointCallback(TrainerCallback):
         PartialState().wait_for_everyone()
         if state.is_world_process_zero:
             mark_complete(self.store, checkpoint.name)
+            self.log_checkpoint_model(state.global_step)
             self.flush(args)
+            self._prune(args, state)
+
+    def log_checkpoint_model(self, step: int) -> str:
+        """The logged model of the stored checkpoint at ``step`` (made once, pointing at the store)."""
+        from medgrpo.train.logged_models import checkpoint_model_name, ensure_checkpoint_model
+
+        uri = storage.join(self.store, checkpoint_model_name(step))
+        uri = uri if storage.is_s3(uri) else str(Path(uri).resolve())
+        self.checkpoint_models[step] = ensure_checkpoint_model(self.run_id, step, uri, tags=self.model_tags)
+        return self.checkpoint_models[step]
+
+    def _prune(self, args: TrainingArguments, state: TrainerState) -> None:
+        """Keep the recipe's ``save_total_limit`` newest stored checkpoints (and the best one)."""
+        from medgrpo.train.logged_models import mark_checkpoint_pruned
+
+        best = Path(str(getattr(state, "best_model_checkpoint", None) or "")).name
+        protect = frozenset({int(best.rsplit("-", 1)[1])} if best.startswith("checkpoint-") else set())
+        for step in prune_checkpoints(self.store, keep=getattr(args, "save_total_limit", None), protect=protect):
+            mark_checkpoint_pruned(self.run_id, step)
 
     def on_train_end(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
@@ -121,7 +181,7 @@ class MlflowCheckpointCallback(TrainerCallback):
     def flush(self, args: TrainingArguments) -> None:
         """Write buffered metrics (and due completion tables) to MLflow."""
         entries, self.pending = self.pending, []
-        log_steps(self.run_id, entries)
+        log_steps(self.run_id, entries, model_ids=self.checkpoint_models, dataset=self.dataset)
         if self.completions_table_steps > 0:
             self._log_completion_tables(Path(str(args.output_dir)) / "completions")
 

@@ -7,6 +7,11 @@ Layout under the store (the run's storage prefix)::
     checkpoint-<step>/COMPLETE     written last: only checkpoints with it are resumed from
 
 A process killed during an upload leaves a checkpoint without ``COMPLETE``, which is ignored.
+
+The store keeps the recipe's ``save_total_limit`` newest complete checkpoints (plus the best one
+when the recipe selects by a metric): :func:`prune_checkpoints` removes older ones marker first, so
+a half-removed checkpoint is never resumed from. Each checkpoint is also an MLflow logged model of
+the run pointing here (:mod:`medgrpo.train.logged_models`); a pruned one is tagged so.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 from pathlib import Path
 
 from medgrpo import storage
@@ -51,6 +57,25 @@ def upload_checkpoint(local_dir: str | Path, store: str, *, complete: bool = Tru
 def mark_complete(store: str, name: str) -> None:
     """Write the ``COMPLETE`` marker of checkpoint ``name``: from now on it may be resumed from."""
     storage.write_text_atomic(storage.join(store, name, MARKER), "ok\n")
+
+
+def prune_checkpoints(store: str, *, keep: int | None, protect: frozenset[int] = frozenset()) -> list[int]:
+    """Remove complete checkpoints beyond the ``keep`` newest (and not in ``protect``); return their steps.
+
+    ``keep`` None or below 1 keeps everything. The ``COMPLETE`` marker goes first, then the files.
+    """
+    if not keep or keep < 1:
+        return []
+    found = complete_checkpoints(store)
+    doomed = [(step, uri) for step, uri in found[:-keep] if step not in protect]
+    for step, uri in doomed:
+        storage.delete(storage.join(uri, MARKER))
+        for file_uri in storage.list_files(uri):
+            storage.delete(file_uri)
+        if not storage.is_s3(uri):
+            shutil.rmtree(uri, ignore_errors=True)
+        log.info("checkpoint pruned from the store", extra={"step": step, "uri": uri})
+    return [step for step, _ in doomed]
 
 
 def fetch_latest_checkpoint(store: str, output_dir: str | Path) -> Path | None:

@@ -2,9 +2,12 @@
 
 One call of :func:`train` = one training attempt: resolve the model source, load the published
 dataset, open (or re-open, after a preemption) the MLflow run in ``medgrpo/train``, train with
-TRL's ``GRPOTrainer`` resuming from the newest stored checkpoint, log the final Hugging Face
-model folder under the run's ``model/`` artifacts, register it (alias ``challenger``, idempotent
-per run) and write ``<output_dir>/result.json`` for the launcher.
+TRL's ``GRPOTrainer`` resuming from the newest stored checkpoint (each stored checkpoint is an
+MLflow logged model of the run at its step, pointing at the store), publish the final (or, with
+``load_best_model_at_end``, the best) weights once as the run's logged model ``model`` in the
+transformers flavor (:mod:`medgrpo.train.logged_models`), register it (alias ``challenger``,
+idempotent per run) with its model card (:mod:`medgrpo.model_card`) and write
+``<output_dir>/result.json`` for the launcher.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -82,24 +86,23 @@ def _peft_config(cfg: MedGRPOConfig) -> Any:
     )
 
 
+def _train_dataset_ref(data: Any) -> tuple[str, str]:
+    """``(name, digest)`` of the training data as an MLflow dataset (what :func:`_log_dataset_input` logs)."""
+    files = data.manifest.get("files") or {}
+    if isinstance(files.get("train.jsonl"), Mapping) and files["train.jsonl"].get("sha256"):
+        return f"{data.manifest.get('name') or 'dataset'}-train", str(files["train.jsonl"]["sha256"])[:16]
+    return str(data.name), str(data.sha256)[:16]
+
+
 def _log_dataset_input(data: Any) -> None:
     """The dataset as the run's input (``mlflow.log_input``, same name/digest as the ingest run) + manifest."""
     import mlflow
 
-    manifest = data.manifest
-    files = manifest.get("files") or {}
-    if "train.jsonl" in files:
-        from mlflow.data.dataset_source_registry import resolve_dataset_source
-        from mlflow.data.meta_dataset import MetaDataset
+    from medgrpo.model_lineage import split_dataset
 
-        path = storage.join(data.source, "train.jsonl")
-        source = resolve_dataset_source(path if storage.is_s3(path) else str(Path(path).resolve()))
-        dataset: Any = MetaDataset(  # type: ignore[abstract]
-            source=source,
-            name=f"{manifest.get('name', 'dataset')}-train",
-            digest=str(files["train.jsonl"]["sha256"])[:16],
-        )
-    else:  # generated or manifest-less data: describe the records themselves
+    manifest = data.manifest
+    dataset: Any = split_dataset(data.source, manifest, "train")
+    if dataset is None:  # generated or manifest-less data: describe the records themselves
         import pandas as pd
 
         frame = pd.DataFrame([{"id": r["id"], "answer_type": r["answer_type"]} for r in data.train])
@@ -149,6 +152,184 @@ def version_tags(
         }
     )
     return tags
+
+
+def lineage_tags(
+    cfg: MedGRPOConfig, data: Any, *, recipe: str | None, run_id: str, user_tags: Mapping[str, str]
+) -> dict[str, str]:
+    """Tags of the run's logged models: where the data, the recipe and the base model came from."""
+    settings = get_settings()
+    tags = {
+        "dataset_name": str(data.name),
+        "dataset_sha256": str(data.sha256),
+        "dataset_uri": str(data.source),
+        "recipe": recipe or "",
+        "base_model": cfg.model_name_or_path,
+        "git_sha": settings.git_sha,
+        "image": settings.image,
+        "airflow_dag_run": str(user_tags.get("airflow_dag_run", "")),
+    }
+    if recipe and Path(recipe).is_file() and run_id:
+        tags["recipe_artifact"] = f"runs:/{run_id}/recipe/{Path(recipe).name}"
+    return {k: v for k, v in tags.items() if v}
+
+
+#: Figures of the last logged step shown on the model card (besides every reward's mean).
+CARD_FIGURES = (
+    "global_step",
+    "train_runtime",
+    "train_loss",
+    "last_reward",
+    "last_reward_std",
+    "last_completions/mean_length",
+)
+#: Recipe fields shown on the model card.
+CARD_HYPERPARAMETERS = (
+    "learning_rate",
+    "num_generations",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "max_completion_length",
+    "temperature",
+    "beta",
+    "loss_type",
+    "max_steps",
+    "use_peft",
+    "warmup_sft_steps",
+    "seed",
+)
+
+
+def _selected_weights(cfg: MedGRPOConfig, state: Any) -> tuple[int, str]:
+    """``(step, description)`` of the weights that are registered: the best checkpoint or the final step."""
+    best = Path(str(getattr(state, "best_model_checkpoint", None) or "")).name
+    if cfg.load_best_model_at_end and best.startswith("checkpoint-"):
+        return int(best.rsplit("-", 1)[1]), (
+            f"best {best} ({cfg.metric_for_best_model} = {getattr(state, 'best_metric', None)})"
+        )
+    return int(state.global_step), f"final step {int(state.global_step)}"
+
+
+def _card_facts(
+    cfg: MedGRPOConfig,
+    data: Any,
+    *,
+    run_id: str,
+    recipe: str | None,
+    lineage: Mapping[str, str],
+    metrics: Mapping[str, float],
+    selected: str,
+    base_resolved: str,
+) -> Any:
+    from medgrpo.model_card import CheckpointRef, TrainingFacts
+    from medgrpo.train.logged_models import checkpoint_models, generation_defaults
+
+    figures = {k: metrics[k] for k in CARD_FIGURES if k in metrics}
+    figures.update({k: v for k, v in sorted(metrics.items()) if k.startswith("last_rewards/") and k.endswith("/mean")})
+    return TrainingFacts(
+        model_name=get_settings().model_name,
+        base_model=cfg.model_name_or_path,
+        base_model_resolved=base_resolved,
+        run_id=run_id,
+        dataset_manifest=data.manifest,
+        dataset_sha256=str(data.sha256),
+        dataset_uri=str(data.source),
+        recipe=recipe or "",
+        reward_funcs=list(cfg.reward_funcs),
+        reward_weights=list(cfg.reward_weights) if cfg.reward_weights is not None else None,
+        hyperparameters={k: getattr(cfg, k) for k in CARD_HYPERPARAMETERS if hasattr(cfg, k)},
+        figures=figures,
+        selected=selected,
+        generation=generation_defaults(cfg),
+        checkpoints=[CheckpointRef(step, mid, uri) for step, mid, uri in checkpoint_models(run_id)],
+        lineage={k: lineage[k] for k in ("git_sha", "image", "airflow_dag_run", "recipe_artifact") if k in lineage},
+    )
+
+
+def _publish_and_register(
+    cfg: MedGRPOConfig,
+    trainer: Any,
+    tokenizer: Any,
+    data: Any,
+    callback: Any,
+    final_dir: Path,
+    *,
+    run_id: str,
+    recipe: str | None,
+    recipe_values: Mapping[str, Any] | None,
+    user_tags: Mapping[str, str],
+    metrics: Mapping[str, float],
+    register: bool,
+) -> dict[str, Any]:
+    """Publish the run's logged model ``model`` (once) and register it with its card; return outcome fields."""
+    import mlflow
+
+    from medgrpo.model_card import training_card, write_training_card
+    from medgrpo.train.callbacks import STEP_METRIC, numeric_metrics
+    from medgrpo.train.logged_models import (
+        REGISTERED_NAME,
+        TAG_CHECKPOINT_MODEL,
+        generation_defaults,
+        link_step_metrics,
+        publish_model,
+    )
+    from medgrpo.train.sources import registry_origin
+
+    step, selected = _selected_weights(cfg, trainer.state)
+    lineage = lineage_tags(cfg, data, recipe=recipe, run_id=run_id, user_tags=user_tags)
+    origin = registry_origin(Path(str(cfg.output_dir)) / "model-source")
+    facts = _card_facts(
+        cfg,
+        data,
+        run_id=run_id,
+        recipe=recipe,
+        lineage=lineage,
+        metrics=metrics,
+        selected=selected,
+        base_resolved=(origin or {}).get("model_uri", ""),
+    )
+    model_tags = dict(lineage)
+    checkpoint_id = callback.checkpoint_models.get(step)
+    if checkpoint_id:
+        model_tags[TAG_CHECKPOINT_MODEL] = checkpoint_id
+    logged = publish_model(
+        run_id,
+        final_dir,
+        step=step,
+        staging=Path(str(cfg.output_dir)) / "mlflow-model",
+        tags=model_tags,
+        params=recipe_params(cfg, recipe_values or {}),
+        card_markdown=training_card(facts),
+        generation=generation_defaults(cfg),
+    )
+    keys = {STEP_METRIC}
+    for entry in trainer.state.log_history:
+        if int(entry.get("step", -1)) == step:
+            keys.update(numeric_metrics(entry))
+    link_step_metrics(run_id, logged.model_id, step, sorted(keys), dataset=callback.dataset)
+    mlflow.set_tag("logged_model_id", logged.model_id)
+    out: dict[str, Any] = {"logged_model_id": logged.model_id, "registered_step": step}
+    if not register:
+        return out
+    from medgrpo import registry
+
+    mv = registry.register_model_version(
+        run_id,
+        REGISTERED_NAME,
+        model_id=logged.model_id,
+        tags={
+            **version_tags(cfg, dataset_sha256=data.sha256, recipe=recipe, user_tags=user_tags),
+            "dataset_name": str(data.name),
+        },
+        alias="challenger",
+    )
+    write_training_card(
+        mv.name,
+        mv.version,
+        training_card(replace(facts, model_name=mv.name, version=mv.version, logged_model_id=logged.model_id)),
+    )
+    mlflow.set_tag("model_uri", mv.model_uri)
+    return {**out, "model_name": mv.name, "model_version": str(mv.version), "model_uri": mv.model_uri}
 
 
 def train(
@@ -219,7 +400,13 @@ def train(
             )
             outcome["run_id"] = run_id
         tokenizer = _load_tokenizer(model_path)
-        callback = MlflowCheckpointCallback(run_id, store, cfg.completions_table_steps)
+        callback = MlflowCheckpointCallback(
+            run_id,
+            store,
+            cfg.completions_table_steps,
+            model_tags=lineage_tags(cfg, data, recipe=recipe, run_id=run_id, user_tags=tags),
+            dataset=_train_dataset_ref(data),
+        )
         # TRL loads the model from the path with ``model_init_kwargs`` (fp32 master weights unless
         # the recipe sets a dtype; ZeRO-3 sharded construction under DeepSpeed).
         trainer = GRPOTrainer(
@@ -248,7 +435,10 @@ def train(
                 for i, loss in enumerate(losses, start=1):
                     mlflow.log_metric("warmup_sft_loss", loss, step=i)
         if checkpoint is not None and is_main:
-            replayed = replay_log_history(run_id, checkpoint)
+            callback.log_checkpoint_model(int(checkpoint.name.rsplit("-", 1)[1]))
+            replayed = replay_log_history(
+                run_id, checkpoint, model_ids=callback.checkpoint_models, dataset=callback.dataset
+            )
             log.info("resuming", extra={"checkpoint": str(checkpoint), "replayed_log_entries": replayed})
             mlflow.set_tag("resumed_from", checkpoint.name)
         if checkpoint is not None and _checkpoint_is_final(checkpoint):
@@ -257,8 +447,8 @@ def train(
             from transformers import TrainerState
 
             log.info("checkpoint is at max_steps: not training again", extra={"checkpoint": str(checkpoint)})
-            trainer._load_from_checkpoint(str(checkpoint))
             trainer.state = TrainerState.load_from_json(str(checkpoint / "trainer_state.json"))
+            trainer._load_from_checkpoint(str(_weights_to_register(cfg, trainer.state, checkpoint, store)))
             train_metrics: dict[str, Any] = {}
         else:
             result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
@@ -278,19 +468,23 @@ def train(
         if not is_main:
             return {**outcome, "main_process": False}
 
-        mlflow.log_artifacts(str(final_dir), "model")
         mlflow.set_tag("dataset_sha256", data.sha256)
-        if register:
-            from medgrpo import registry
-
-            mv = registry.register_model_version(
-                run_id,
-                "model",
-                tags=version_tags(cfg, dataset_sha256=data.sha256, recipe=recipe, user_tags=tags),
-                alias="challenger",
+        outcome.update(
+            _publish_and_register(
+                cfg,
+                trainer,
+                tokenizer,
+                data,
+                callback,
+                final_dir,
+                run_id=run_id,
+                recipe=recipe,
+                recipe_values=recipe_values,
+                user_tags=tags,
+                metrics=metrics,
+                register=register,
             )
-            outcome.update(model_name=mv.name, model_version=str(mv.version), model_uri=mv.model_uri)
-            mlflow.set_tag("model_uri", mv.model_uri)
+        )
         outcome["wall_seconds"] = round(time.monotonic() - started, 1)
         storage.write_text_atomic(str(output_dir / RESULT_FILE), json.dumps(outcome, indent=2) + "\n")
         mlflow.log_dict(outcome, "result.json")
@@ -334,6 +528,21 @@ def _open_run(
     if recipe and Path(recipe).is_file():
         mlflow.log_artifact(recipe, "recipe")
     return run_id
+
+
+def _weights_to_register(cfg: MedGRPOConfig, state: Any, checkpoint: Path, store: str) -> Path:
+    """The checkpoint whose weights a retry after the last step registers: the best one, or ``checkpoint``.
+
+    The best checkpoint is never pruned from the store (see the checkpoint callback), so it is
+    fetched from there when the Trainer's local copy is gone.
+    """
+    step, _ = _selected_weights(cfg, state)
+    if step == int(state.global_step):
+        return checkpoint
+    local = checkpoint.parent / f"checkpoint-{step}"
+    if not (local / "trainer_state.json").is_file():
+        storage.download_dir(storage.join(store, local.name), local)
+    return local
 
 
 def _checkpoint_is_final(checkpoint: Path) -> bool:

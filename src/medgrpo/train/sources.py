@@ -6,21 +6,26 @@ Accepted forms:
 - ``hf://org/name`` or a bare ``org/name`` hub id (resolved by transformers; needs the hub);
 - ``s3://bucket/prefix`` (copied with :func:`medgrpo.storage.download_dir`);
 - ``models:/<name>@<alias>`` or ``models:/<name>/<version>`` (the MLflow registry: continue from
-  the champion with ``models:/medgrpo-qwen2.5@champion``);
+  the champion with ``models:/medgrpo-qwen2.5@champion``). An alias is pinned to the version it
+  points at when training starts, and ``<cache_dir>/registry-origin.json`` records which one
+  (:func:`registry_origin`), so the new version's card names its exact parent;
 - ``tiny:<seed>``: the project's tiny CPU model, built locally by :mod:`medgrpo.train.tiny`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 from medgrpo import storage
 
 log = logging.getLogger(__name__)
 
 _HUB_ID_RE = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+ORIGIN_FILE = "registry-origin.json"
 
 
 def describe_source(source: str) -> str:
@@ -66,7 +71,13 @@ def resolve_model_source(source: str, cache_dir: str | Path) -> str:
     if kind == "registry":
         from medgrpo import registry
 
-        return str(registry.download_model(source, cache / "registry-model"))
+        name, version, alias = registry.parse_models_uri(source)
+        mv = registry.resolve(version or str(alias), name)  # an alias is pinned to its version now
+        path = registry.download_model(mv.model_uri, cache / "registry-model")
+        origin = {"source": source, "model_uri": mv.model_uri, "run_id": mv.run_id or ""}
+        storage.write_text_atomic(str(cache / ORIGIN_FILE), json.dumps(origin) + "\n")
+        log.info("downloaded model from the registry", extra={**origin, "path": str(path)})
+        return str(path)
     # tiny
     from medgrpo.train.tiny import build_tiny_model
 
@@ -77,3 +88,12 @@ def resolve_model_source(source: str, cache_dir: str | Path) -> str:
     if not (dest / "config.json").is_file():
         build_tiny_model(dest, seed=int(seed_text))
     return str(dest)
+
+
+def registry_origin(cache_dir: str | Path) -> dict[str, Any] | None:
+    """What a ``models:/`` source resolved to (``source``, ``model_uri``, ``run_id``), or None for other sources."""
+    path = Path(cache_dir) / ORIGIN_FILE
+    if not path.is_file():
+        return None
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
