@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from medgrpo import storage
+from medgrpo.data.sources import MAX_RECORD_LINE_BYTES
 
 SPLIT_FILES = {"train": "train.jsonl", "eval": "eval.jsonl", "quarantine": "quarantine.jsonl"}
 
@@ -84,7 +85,14 @@ def iter_split(dataset_dir: str, split: str, *, manifest: dict[str, Any] | None 
     sha, size = hashlib.sha256(), 0
     try:
         with storage.open_binary(uri) as fh:
-            for number, line in enumerate(fh, start=1):
+            number = 0
+            while line := fh.readline(MAX_RECORD_LINE_BYTES + 1):
+                number += 1
+                if len(line) > MAX_RECORD_LINE_BYTES:
+                    raise DatasetError(
+                        f"{uri}:{number}: expected a record line of at most {MAX_RECORD_LINE_BYTES} bytes, found a "
+                        "longer one (not a file ingest wrote)"
+                    )
                 sha.update(line)
                 size += len(line)
                 if line.strip():

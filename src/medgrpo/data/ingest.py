@@ -44,7 +44,7 @@ from typing import IO, Any
 from medgrpo import storage
 from medgrpo.data import dedup, formats, ids
 from medgrpo.data.schema import RecordError, dedup_keys, dumps_line, source_name, validate_record
-from medgrpo.data.sources import Input, Row, SourceError, expand
+from medgrpo.data.sources import MAX_RECORD_LINE_BYTES, Input, Row, SourceError, expand, iter_lines
 
 log = logging.getLogger(__name__)
 
@@ -435,8 +435,13 @@ def _prepare_input(inp: Input, index: int, fmt: str, ctx: _PrepareContext, stats
 
 
 def _read_jsonl(uri: str) -> Iterator[dict[str, Any]]:
+    """The items of a staged JSONL file (lines bounded: a longer line means the file is corrupt)."""
     with storage.open_binary(uri) as fh:
-        for line in fh:
+        for number, line, length in iter_lines(fh, MAX_RECORD_LINE_BYTES):
+            if line is None:
+                raise IngestError(
+                    f"{uri}:{number}: expected a staged line of at most {MAX_RECORD_LINE_BYTES} bytes, found {length}"
+                )
             if line.strip():
                 yield json.loads(line)
 

@@ -28,6 +28,9 @@ from medgrpo import storage
 log = logging.getLogger(__name__)
 
 MAX_LINE_BYTES = 16 * 1024 * 1024  # a longer line is quarantined without being parsed
+#: Lines of files we write ourselves (staged shards, published splits): a record holds at most a
+#: source line's worth of text, and JSON escaping can grow it; longer means a corrupt file.
+MAX_RECORD_LINE_BYTES = 4 * MAX_LINE_BYTES
 MAX_WHOLE_FILE_BYTES = 512 * 1024 * 1024  # whole-document JSON files larger than this are refused
 DATA_SUFFIXES = (".jsonl", ".json", ".ndjson", ".parquet", ".jsonl.gz", ".json.gz", ".ndjson.gz")
 
@@ -80,18 +83,20 @@ def _json_error(err: json.JSONDecodeError, what: str) -> str:
     return f"{what}: expected valid JSON, found {msg} at column {err.colno}"
 
 
-def _iter_lines(fh: IO[bytes]) -> Iterator[tuple[int, bytes | None, int]]:
-    """Yield ``(line_number, line_bytes_or_None_if_too_long, length)`` with a bounded buffer."""
+def iter_lines(fh: IO[bytes], limit: int | None = None) -> Iterator[tuple[int, bytes | None, int]]:
+    """Yield ``(line_number, line_bytes_or_None_if_too_long, length)``, keeping at most ``limit`` bytes
+    (default :data:`MAX_LINE_BYTES`)."""
+    limit = MAX_LINE_BYTES if limit is None else limit
     number = 0
     while True:
-        chunk = fh.readline(MAX_LINE_BYTES + 1)
+        chunk = fh.readline(limit + 1)
         if not chunk:
             return
         number += 1
-        if len(chunk) > MAX_LINE_BYTES and not chunk.endswith(b"\n"):
+        if len(chunk) > limit and not chunk.endswith(b"\n"):
             length = len(chunk)
             while True:  # skip the rest of the overlong line without keeping it
-                more = fh.readline(MAX_LINE_BYTES)
+                more = fh.readline(limit)
                 length += len(more)
                 if not more or more.endswith(b"\n"):
                     break
@@ -144,7 +149,7 @@ def _whole_document(fh: IO[bytes], uri: str) -> Iterator[Row]:
 
 
 def _jsonl(fh: IO[bytes], uri: str) -> Iterator[Row]:
-    for number, line, length in _iter_lines(fh):
+    for number, line, length in iter_lines(fh):
         ref = f"{uri}:{number}"
         if line is None:
             yield Row(ref, error=f"line: expected at most {MAX_LINE_BYTES} bytes, found {length}")

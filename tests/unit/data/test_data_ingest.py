@@ -256,3 +256,25 @@ def test_shard_count_stays_within_max_map_length(tmp_path: Path, max_shards: int
     assert bounded.manifest["content_sha256"] == whole.manifest["content_sha256"]
     with pytest.raises(IngestError, match="max_shards: expected at least 2"):
         prepare([str(tmp_path / "in.jsonl")], str(tmp_path / "st"), max_shards=1)
+
+
+def test_dataset_reads_bound_the_line_length(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A published split is read line by line with a size bound (a corrupt file cannot exhaust memory)."""
+    from medgrpo.data import dataset
+
+    _write_jsonl(tmp_path / "in.jsonl", [_mcq(i) for i in range(5)])
+    ingest([str(tmp_path / "in.jsonl")], str(tmp_path / "ds"), deid=False, eval_fraction=0.0)
+    monkeypatch.setattr(dataset, "MAX_RECORD_LINE_BYTES", 64)
+    with pytest.raises(DatasetError, match=r"train\.jsonl:1: expected a record line of at most 64 bytes"):
+        read_split(str(tmp_path / "ds"), "train")
+
+
+def test_staged_reads_bound_the_line_length(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from medgrpo.data import ingest as ingest_module
+
+    _write_jsonl(tmp_path / "in.jsonl", [_mcq(i) for i in range(5)])
+    prepared = prepare([str(tmp_path / "in.jsonl")], str(tmp_path / "st"))
+    monkeypatch.setattr(ingest_module, "MAX_RECORD_LINE_BYTES", 64)
+    with pytest.raises(IngestError, match=r"shard-00000\.jsonl:1: expected a staged line of at most 64 bytes"):
+        finalize(prepared["shards"], str(tmp_path / "st"), str(tmp_path / "ds"), deid=False)
+    assert not (tmp_path / "ds").exists()
