@@ -13,6 +13,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, get_curr
 from medgrpo_airflow.assets import CHALLENGER_MODEL, DEIDENTIFIED_DATASET
 from medgrpo_airflow.operators import TrainingPodOperator, TrainJobOperator
 from medgrpo_airflow.params import backend_param, optional
+from medgrpo_airflow.placement import gpu_task
 
 DOC = """
 ### Train with GRPO and register a challenger
@@ -27,6 +28,12 @@ Backends: `local` (task `train`, a subprocess), `kubernetes` (task `train_on_kub
 through the KubernetesPodOperator, deferrable) and `kubeflow` (task `train_on_kubeflow`, a multi-node
 Kubeflow TrainJob/PyTorchJob, deferrable); cluster runs need `s3://` data, output and checkpoint
 locations (docs/kubernetes.md). `choose_backend` checks the cluster job before anything is submitted.
+
+Placement: `train` (local backend: the model runs in the Airflow worker) goes to the Celery queue
+`MEDGRPO_GPU_QUEUE` and pool `MEDGRPO_GPU_POOL`, so only workers with accelerators take it; the cluster
+tasks hold no GPU and stay on the default queue in pool `MEDGRPO_CLUSTER_POOL` (bounds concurrent jobs).
+Data, runs and checkpoints live under the work root (`MEDGRPO_WORK_URI`); with a remote executor it must be
+`s3://` and `resolve_inputs` refuses to start otherwise.
 """
 
 #: Backend (the form's enum, from medgrpo.launch.BACKENDS) -> the task that trains with it.
@@ -79,7 +86,9 @@ def grpo_training() -> None:
     @task(inlets=[DEIDENTIFIED_DATASET])
     def resolve_inputs() -> dict:
         from medgrpo.pipeline import resolve_training_inputs
+        from medgrpo_airflow.placement import require_shared_storage
 
+        require_shared_storage()
         ctx = get_current_context()
         triggering = ctx.get("triggering_asset_events") or {}
         events = [dict(e.extra or {}) for e in triggering.get(DEIDENTIFIED_DATASET, [])] if triggering else []
@@ -102,7 +111,7 @@ def grpo_training() -> None:
             ctx["ti"].xcom_push(key="job", value=job)
         return TRAIN_TASKS[backend]
 
-    @task(outlets=[CHALLENGER_MODEL], execution_timeout=timedelta(hours=24))
+    @task(outlets=[CHALLENGER_MODEL], execution_timeout=timedelta(hours=24), **gpu_task())
     def train(inputs: dict) -> dict:
         import logging
 

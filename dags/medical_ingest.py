@@ -29,6 +29,17 @@ Leave *sources* empty to ingest the embedded sample data. Review the de-identifi
 Every task is safe to retry (a retried `prepare` starts over, `deidentify` rewrites its shard, a retried
 `finalize` returns what it published). Raw staged rows are removed by `finalize` on success and by the
 `cleanup_staging` teardown once the run has failed for good (it waits until no task can retry).
+
+**Where data lives.** Staged shards, the published dataset and the id map are written under the work
+root (`MEDGRPO_WORK_URI`, a local folder or an `s3://` prefix; `MEDGRPO_DATA_ROOT` overrides the dataset
+root); tasks hand each other URIs only. With the Celery or Kubernetes executor each task runs on another
+worker, so the work root must be `s3://`: `prepare` refuses to start otherwise.
+
+**Sizing the de-identification fan-out.** Each shard of *shard size* records is one mapped `deidentify`
+task; shards run in parallel on any free worker slot (at most 2 per run: `max_active_tis_per_dag`). Aim
+for a few shards per parallel slot (records / shard size ≈ 2-4 × slots) so a slow shard does not hold
+up the run, and for shards that take tens of seconds or more (each task pays interpreter and policy
+start-up); the shard count is capped by `[core] max_map_length` (shards merge when there would be more).
 """
 
 
@@ -66,7 +77,8 @@ Every task is safe to retry (a retried `prepare` starts over, `deidentify` rewri
         "output_uri": optional(
             "string",
             title="Output location",
-            description="Folder or s3:// prefix to publish to; empty = <state dir>/datasets/<dataset name>.",
+            description="Folder or s3:// prefix to publish to; empty = <data root>/<dataset name> "
+            "(MEDGRPO_DATA_ROOT, else <MEDGRPO_WORK_URI>/datasets).",
         ),
         "eval_fraction": Param(
             0.1,
@@ -106,7 +118,9 @@ def medical_ingest() -> None:
         from airflow.sdk.configuration import conf
 
         from medgrpo.pipeline import ingest_prepare
+        from medgrpo_airflow.placement import require_shared_storage
 
+        require_shared_storage()  # a remote executor needs an s3:// work root: fail here, not three tasks later
         ctx = get_current_context()
         max_shards = conf.getint("core", "max_map_length", fallback=1024)  # one deidentify task per shard
         return ingest_prepare(ctx["params"], ctx["dag"].dag_id, ctx["run_id"], max_shards=max_shards)

@@ -37,14 +37,24 @@ def default_sources() -> list[str]:
 
 
 def default_dataset_uri(name: str) -> str:
-    """Where a dataset called ``name`` is published when the user gives no output location."""
-    base = os.environ.get("MEDGRPO_DATA_ROOT") or str(get_settings().state_dir / "datasets")
-    return storage.join(base, name)
+    """Where a dataset called ``name`` is published when the user gives no output location.
+
+    ``MEDGRPO_DATA_ROOT``, else ``<work root>/datasets`` (``MEDGRPO_WORK_URI``; default the state dir).
+    """
+    return storage.join(get_settings().data_root, name)
 
 
 def default_runs_root() -> str:
-    """The storage prefix under which each training run gets its own folder."""
-    return os.environ.get("MEDGRPO_RUNS_ROOT") or str(get_settings().state_dir / "runs")
+    """Where each training run gets its own folder: ``MEDGRPO_RUNS_ROOT``, else ``<work root>/runs``."""
+    return get_settings().runs_root
+
+
+def require_shared_storage(executor: str) -> None:
+    """Fail fast (first task of a DAG run) when Airflow's ``executor`` runs tasks on other machines but a
+    location tasks hand to each other is local (see :mod:`medgrpo.executors`)."""
+    from medgrpo.executors import require_shared_storage as check
+
+    check(executor)
 
 
 def default_recipe() -> str:
@@ -59,10 +69,10 @@ def default_recipe() -> str:
     raise FileNotFoundError("no recipe given and no default found: set MEDGRPO_DEFAULT_RECIPE or pass the recipe param")
 
 
-def _checkpoint_store(dag_id: str, run_id: str) -> str | None:
-    """``MEDGRPO_CHECKPOINT_ROOT``/<run> (e.g. an s3:// prefix) when set; else the trainer's default."""
-    root = os.environ.get("MEDGRPO_CHECKPOINT_ROOT", "").strip()
-    return storage.join(root, run_slug(dag_id, run_id)) if root else None
+def _checkpoint_store(dag_id: str, run_id: str) -> str:
+    """``<checkpoint root>/<run>``: ``MEDGRPO_CHECKPOINT_ROOT``, else ``<work root>/checkpoints`` (the same
+    for every try, so a retry on another worker resumes from the newest checkpoint)."""
+    return storage.join(get_settings().checkpoint_root, run_slug(dag_id, run_id))
 
 
 def run_slug(dag_id: str, run_id: str) -> str:
@@ -72,8 +82,9 @@ def run_slug(dag_id: str, run_id: str) -> str:
 
 # ---- medical_ingest -------------------------------------------------------------------------
 def ingest_staging_dir(dag_id: str, run_id: str) -> str:
-    """The staging folder of one ingest DAG run (raw rows until publication; see :func:`ingest_cleanup`)."""
-    return str(get_settings().state_dir / "staging" / run_slug(dag_id, run_id))
+    """The staging folder of one ingest DAG run, ``<work root>/staging/<run>`` (raw rows until publication;
+    see :func:`ingest_cleanup`). Under an s3:// work root the mapped tasks on other workers read it there."""
+    return storage.join(get_settings().work_uri, "staging", run_slug(dag_id, run_id))
 
 
 def ingest_prepare(

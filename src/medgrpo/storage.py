@@ -27,6 +27,21 @@ def is_s3(uri: str) -> bool:
     return uri.startswith("s3://")
 
 
+@contextmanager
+def scratch_dir(prefix: str = "medgrpo-scratch-") -> Iterator[Path]:
+    """A private local folder (0700, under ``TMPDIR``) for one task's intermediate files.
+
+    Removed when the block ends, also when it raises: a task keeps nothing on its machine's disk
+    that another task (on another worker, or a retry) would need. Hand results on as URIs under
+    the work root instead.
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 def split_s3(uri: str) -> tuple[str, str]:
     """Split ``s3://bucket/key`` into ``(bucket, key)``; raise ValueError naming the URI otherwise."""
     if not is_s3(uri):

@@ -117,11 +117,15 @@ def load_key() -> IdKey:
 
 
 def id_map_root() -> str:
-    """Where source-id maps are kept: ``MEDGRPO_ID_MAP_ROOT``, else ``<state dir>/id-maps`` (never a dataset)."""
+    """Where source-id maps are kept: ``MEDGRPO_ID_MAP_ROOT``, else ``<work root>/id-maps`` (never a dataset).
+
+    The work root (``MEDGRPO_WORK_URI``) defaults to the state dir, so without it this is ``<state dir>/id-maps``.
+    """
+    from medgrpo import storage
     from medgrpo.settings import get_settings
 
     settings = get_settings()
-    return settings.id_map_root or str(settings.state_dir / "id-maps")
+    return settings.id_map_root or storage.join(settings.work_uri, "id-maps")
 
 
 #: First line of every source-id map: what it is and how to handle it.

@@ -3,6 +3,12 @@
 The child runs in its own process group (session), so killing the job — the Airflow task was
 killed or timed out, or the caller was interrupted — stops the whole tree (``accelerate`` or
 ``torchrun`` launch several processes), not only the direct child.
+
+When the job's output is an ``s3://`` prefix (a work root shared by Celery workers), the child is
+the pods' entrypoint (:mod:`medgrpo.launch.entrypoint`): ``medgrpo train`` works in a private
+scratch folder under ``TMPDIR`` and ``result.json`` is published to the prefix; checkpoints go to
+the job's checkpoint store. The scratch folder is removed when the job ends, whatever the outcome,
+so nothing a later task or a retry needs stays on this worker's disk.
 """
 
 from __future__ import annotations
@@ -11,9 +17,11 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 
@@ -50,28 +58,50 @@ class LocalLauncher:
         self._procs: dict[int, subprocess.Popen[str]] = {}
         self._tails: dict[int, deque[str]] = {}
 
-    def command(self, job: TrainingJob) -> list[str]:
-        return [self.python, "-m", "medgrpo.cli", "train", *job.train_args()]
+    def command(self, job: TrainingJob, scratch: str | None = None) -> list[str]:
+        """``medgrpo train`` writing to ``job.output_uri``; with ``scratch``, the entrypoint that trains in
+        ``scratch`` and publishes ``result.json`` to the (remote) ``job.output_uri``."""
+        if scratch is None:
+            return [self.python, "-m", "medgrpo.cli", "train", *job.train_args()]
+        return [
+            self.python,
+            "-m",
+            "medgrpo.launch.entrypoint",
+            "--output-uri",
+            job.output_uri,
+            "train",
+            *job.train_args(output_dir=scratch),
+        ]
 
     # ---- Launcher protocol ----------------------------------------------------------------------
     def submit(self, job: TrainingJob) -> JobHandle:
         """Start the training process in a new session (its own process group)."""
         env = dict(os.environ if self.env is None else self.env)
         env.setdefault("PYTHONUNBUFFERED", "1")
-        argv = self.command(job)
+        scratch = tempfile.mkdtemp(prefix="medgrpo-train-") if storage.is_s3(job.output_uri) else None
+        if scratch is not None:  # the entrypoint's summary line goes here, not to /dev/termination-log
+            env["MEDGRPO_TERMINATION_LOG"] = os.path.join(scratch, "termination-log")
+        argv = self.command(job, scratch)
         log.info("launching local training: %s", " ".join(argv))
-        proc = subprocess.Popen(
-            argv,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-            start_new_session=True,
-        )
+        try:
+            proc = subprocess.Popen(
+                argv,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+                start_new_session=True,
+            )
+        except BaseException:
+            _remove_scratch(scratch)
+            raise
         self._procs[proc.pid] = proc
         self._tails[proc.pid] = deque(maxlen=40)
-        return JobHandle(backend=self.name, name=f"pid-{proc.pid}", attempt=job.attempt, extra={"pid": proc.pid})
+        extra: dict[str, object] = {"pid": proc.pid}
+        if scratch is not None:
+            extra["scratch"] = scratch
+        return JobHandle(backend=self.name, name=f"pid-{proc.pid}", attempt=job.attempt, extra=extra)
 
     def stream_logs(self, handle: JobHandle, on_line: LineSink) -> None:
         proc = self._proc(handle)
@@ -97,12 +127,14 @@ class LocalLauncher:
         proc = self._procs.pop(int(handle.extra["pid"]), None)
         tail = list(self._tails.pop(int(handle.extra["pid"]), []))
         if proc is None:
+            _remove_scratch(handle.extra.get("scratch"))
             return Diagnostics(JobStatus(FAILED, reason="Unknown", message="process not started by this launcher"))
         if proc.poll() is None:  # cleanup never leaves a process behind
             self._kill_group(proc)
         if proc.stdout is not None:
             proc.stdout.close()
         code = proc.wait()
+        _remove_scratch(handle.extra.get("scratch"))  # only after the process group is gone
         status = self.exit_status(code)
         return Diagnostics(status, containers=[f"pid {proc.pid}: exit code {code}"], log_tail=tail)
 
@@ -146,6 +178,12 @@ class LocalLauncher:
             time.sleep(0.1)
         _signal_group(pgid, signal.SIGKILL)
         proc.wait()
+
+
+def _remove_scratch(scratch: object) -> None:
+    """Remove a job's local scratch folder (model copies, checkpoints, final weights), if it had one."""
+    if scratch:
+        shutil.rmtree(str(scratch), ignore_errors=True)
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
