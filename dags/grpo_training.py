@@ -92,6 +92,14 @@ def grpo_training() -> None:
         ctx = get_current_context()
         triggering = ctx.get("triggering_asset_events") or {}
         events = [dict(e.extra or {}) for e in triggering.get(DEIDENTIFIED_DATASET, [])] if triggering else []
+        try:  # a bad overrides object fails here, once (no retry), in one line naming the field
+            from medgrpo.pipeline import validate_training_params
+
+            validate_training_params(ctx["params"])
+        except ValueError as err:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(str(err)) from None
         history = ctx["inlet_events"][DEIDENTIFIED_DATASET]
         latest = dict(history[-1].extra or {}) if len(history) else None
         return resolve_training_inputs(ctx["params"], events, latest)

@@ -140,6 +140,17 @@ def ingest_cleanup(dag_id: str, run_id: str) -> str:
     return done
 
 
+def validate_training_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The grpo_training form's ``overrides`` checked against the recipe fields (first task, no TRL needed).
+
+    Unknown fields, wrong kinds, values out of bounds and remote code (unless
+    ``MEDGRPO_ALLOW_REMOTE_CODE=true``) raise ``ValueError`` with one line naming the field.
+    """
+    from medgrpo.train.recipe_checks import validate_overrides
+
+    return validate_overrides(params.get("overrides"))
+
+
 def ingest_finalize(
     params: Mapping[str, Any], prepared: Mapping[str, Any], deidentified: Sequence[Mapping[str, Any]]
 ) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import logging
 import types
 import typing
@@ -23,6 +24,7 @@ from typing import Any
 import yaml
 from trl import GRPOConfig
 
+from medgrpo.train.recipe_checks import RecipeCheckError, check_bounds, refuse_remote_code
 from medgrpo.train.rewards import REWARD_FACTORIES, get_reward_funcs
 
 log = logging.getLogger(__name__)
@@ -123,6 +125,10 @@ class MedGRPOConfig(GRPOConfig):
         """Cross-field rules that TRL does not check; each error names the field, the rule and the values."""
         if not self.model_name_or_path:
             raise RecipeError(f"model_name_or_path is required: {MODEL_SOURCE_HELP}")
+        try:  # numeric nonsense TRL accepts (a negative learning rate) or crashes on (num_generations 0)
+            check_bounds({f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, where="config")
+        except RecipeCheckError as err:
+            raise RecipeError(str(err)) from None
         try:
             get_reward_funcs(self.reward_funcs, self.reward_kwargs)
         except ValueError as err:
@@ -298,6 +304,10 @@ def load_recipe(
 ) -> MedGRPOConfig:
     """Build and validate a :class:`MedGRPOConfig` from a recipe file, ``--set`` overrides and CLI values."""
     values = recipe_values(recipe, overrides, explicit)
+    try:  # a recipe file can no more switch on remote code than an override can
+        refuse_remote_code(values, where=f"recipe {recipe}" if recipe else "config")
+    except RecipeCheckError as err:
+        raise RecipeError(str(err)) from None
     accelerate_config = values.get("accelerate_config")
     if accelerate_config and recipe is not None:
         image_root = Path(recipe).resolve().parents[3]  # training_image/recipes/<model>/grpo/<file>
@@ -308,7 +318,7 @@ def load_recipe(
         return MedGRPOConfig(**values)
     except RecipeError:
         raise
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, ArithmeticError) as err:
         raise RecipeError(f"{'recipe ' + str(recipe) if recipe else 'config'}: {err}") from err
 
 
@@ -319,3 +329,67 @@ def validate_recipe(recipe: str | Path) -> MedGRPOConfig:
     other rule (field names, types, batch divisibility, rewards) runs as it would on the cluster.
     """
     return load_recipe(recipe, overrides=["use_cpu=true"], explicit={"output_dir": "/tmp/medgrpo-validate"})
+
+
+# ---------------------------------------------------------------------------------------------
+# The field table for checks without TRL (medgrpo.train.recipe_checks)
+# ---------------------------------------------------------------------------------------------
+FIELD_TABLE_PATH = Path(__file__).resolve().parents[1] / "resources" / "recipe_fields.json"
+
+
+def _json_kinds(hint: Any) -> tuple[list[str], bool, list[str] | None]:
+    """JSON kinds a field's type admits, whether it admits null, and an enum's choices."""
+    import enum
+
+    if hint is type(None):
+        return [], True, None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        kinds: list[str] = []
+        nullable, choices = False, None
+        for arg in typing.get_args(hint):
+            k, n, c = _json_kinds(arg)
+            kinds += [x for x in k if x not in kinds]
+            nullable, choices = nullable or n, choices or c
+        return kinds, nullable, choices
+    if origin is typing.Literal:
+        values = typing.get_args(hint)
+        return sorted({"boolean" if isinstance(v, bool) else "string" for v in values}), False, None
+    simple = {bool: "boolean", int: "integer", float: "number", str: "string"}
+    if hint in simple:
+        return [simple[hint]], False, None
+    if origin is list or hint is list:
+        return ["array"], False, None
+    if origin is dict or hint is dict:
+        return ["object"], False, None
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return ["string"], False, sorted(str(m.value) for m in hint)
+    return ["any"], False, None
+
+
+def recipe_field_table() -> dict[str, dict[str, Any]]:
+    """Every init field of :class:`MedGRPOConfig` with its JSON kinds (and enum choices)."""
+    hints = _field_types()
+    table: dict[str, dict[str, Any]] = {}
+    for f in sorted(dataclasses.fields(MedGRPOConfig), key=lambda f: f.name):
+        if not f.init:
+            continue
+        kinds, nullable, choices = _json_kinds(hints.get(f.name, Any))
+        entry: dict[str, Any] = {"kinds": kinds or ["any"], "nullable": nullable}
+        if choices and "string" in kinds and kinds == ["string"]:
+            entry["choices"] = choices
+        table[f.name] = entry
+    return table
+
+
+def write_recipe_field_table(path: Path = FIELD_TABLE_PATH) -> Path:
+    """Regenerate ``resources/recipe_fields.json`` (after a TRL upgrade or a new recipe field)."""
+    import trl
+
+    doc = {
+        "generated_by": "medgrpo.train.config.write_recipe_field_table",
+        "trl_version": trl.__version__,
+        "fields": recipe_field_table(),
+    }
+    path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return path
