@@ -87,14 +87,16 @@ class CommandFailed(RuntimeError):
 
 
 def ensure_tools(tools: Sequence[str] = ("buildah", "debootstrap")) -> None:
-    """Install missing tools with apt-get (as root); without root or apt-get exit 2 with one line."""
+    """Install missing tools with apt-get as root; otherwise exit 2 with one line saying what is missing."""
     missing = [tool for tool in tools if shutil.which(tool) is None]
+    if os.geteuid() != 0:
+        needs = f"root and {' '.join(missing)}" if missing else "root"
+        print(f"image-test: missing {needs}: run as root (debootstrap and buildah's chroot builds need it)")
+        raise SystemExit(2)
     if not missing:
         return
-    if os.geteuid() != 0 or shutil.which("apt-get") is None:
-        why = "not root" if os.geteuid() != 0 else "no apt-get"
-        names = " ".join(missing)
-        print(f"image-test: missing {names} ({why}): install them as root: apt-get install {names}")
+    if shutil.which("apt-get") is None:
+        print(f"image-test: missing {' '.join(missing)} and apt-get to install them with")
         raise SystemExit(2)
     say(f"installing {', '.join(missing)} with apt-get")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}

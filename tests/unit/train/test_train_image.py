@@ -252,6 +252,20 @@ def test_second_build_pass_must_reuse_every_build_stage_run() -> None:
     assert image_test.uncached_build_stage_runs(cut_short) == ["RUN pip install torch"]
 
 
+def test_without_root_image_test_stops_with_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    image_test = load_module("image_test")
+    monkeypatch.setattr(image_test.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(image_test.shutil, "which", lambda name: None if name == "debootstrap" else f"/usr/bin/{name}")
+    with pytest.raises(SystemExit) as stopped:
+        image_test.ensure_tools()
+    assert stopped.value.code == 2
+    assert capsys.readouterr().out.splitlines() == [
+        "image-test: missing root and debootstrap: run as root (debootstrap and buildah's chroot builds need it)"
+    ]
+
+
 def test_base_image_name_follows_what_is_bootstrapped() -> None:
     image_test = load_module("image_test")
     name = image_test.base_image_name()
