@@ -115,7 +115,12 @@ def grpo_training() -> None:
         if backend not in TRAIN_TASKS:
             raise ValueError(f"backend {backend!r} has no training task in grpo_training; known: {sorted(TRAIN_TASKS)}")
         if backend in CLUSTER_BACKENDS:
-            job = plan_cluster_training(ctx["params"], inputs, dag_id=ctx["dag"].dag_id, run_id=ctx["run_id"])
+            try:
+                job = plan_cluster_training(ctx["params"], inputs, dag_id=ctx["dag"].dag_id, run_id=ctx["run_id"])
+            except ValueError as err:  # settings, locations, recipe: a retry would fail the same way
+                from airflow.sdk.exceptions import AirflowFailException
+
+                raise AirflowFailException(f"cannot train on {backend}: {err}") from None
             ctx["ti"].xcom_push(key="job", value=job)
         return TRAIN_TASKS[backend]
 
