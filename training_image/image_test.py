@@ -86,15 +86,15 @@ class CommandFailed(RuntimeError):
 # 1. tools
 
 
-def ensure_tools(tools: Sequence[str] = ("buildah", "debootstrap")) -> None:
-    """Install missing tools with apt-get as root; otherwise exit 2 with one line saying what is missing."""
+def ensure_tools(tools: Sequence[str] = ("buildah", "debootstrap")) -> bool:
+    """Install missing tools with apt-get as root (True: it did); else exit 2 with one line saying what is missing."""
     missing = [tool for tool in tools if shutil.which(tool) is None]
     if os.geteuid() != 0:
         needs = f"root and {' '.join(missing)}" if missing else "root"
         print(f"image-test: missing {needs}: run as root (debootstrap and buildah's chroot builds need it)")
         raise SystemExit(2)
     if not missing:
-        return
+        return False
     if shutil.which("apt-get") is None:
         print(f"image-test: missing {' '.join(missing)} and apt-get to install them with")
         raise SystemExit(2)
@@ -102,6 +102,7 @@ def ensure_tools(tools: Sequence[str] = ("buildah", "debootstrap")) -> None:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     run(["apt-get", "update", "-qq"], env=env)
     run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], env=env)
+    return True
 
 
 # ---------------------------------------------------------------------------------------------
@@ -385,6 +386,19 @@ def check_filesystem(checks: Checks, rootfs: Path, base_rootfs: Path, pip: PipHo
     checks.check("volume folders exist, owned by the user", writable_volumes == set(VOLUMES), str(owners))
 
 
+def check_mlflow_client(checks: Checks, rootfs: Path) -> None:
+    """The image's MLflow client is the tracking server's version (the one this venv runs)."""
+    from importlib import metadata
+
+    server = metadata.version("mlflow")
+    found = sorted(p.name for p in rootfs.glob("opt/venv/lib/python3*/site-packages/mlflow-*.dist-info"))
+    checks.check(
+        "MLflow client in the image = server version",
+        found == [f"mlflow-{server}.dist-info"],
+        f"{found}, server {server}",
+    )
+
+
 def buildah_run(
     container: str, command: Sequence[str], *, mounts: Mapping[Path, str] = {}, env: Mapping[str, str] = {},
     log: Path | None = None, check: bool = True,
@@ -424,10 +438,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--logs", type=Path, default=ROOT / ".state" / "image-test", help="where build logs go")
     args = parser.parse_args(argv)
 
-    ensure_tools()
+    times: dict[str, float] = {}
+    began = started = time.monotonic()
+    if ensure_tools():
+        times["tools (apt-get install)"] = time.monotonic() - started
     args.logs.mkdir(parents=True, exist_ok=True)
     checks = Checks()
-    times: dict[str, float] = {}
 
     base = base_image_name()
     started = time.monotonic()
@@ -457,6 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.chmod(tmp, 0o755)
         with working_container(base) as (_, base_rootfs), working_container(IMAGE) as (container, rootfs):
             check_filesystem(checks, rootfs, base_rootfs, pip)
+            check_mlflow_client(checks, rootfs)
             volumes = {user_dir(tmp / "volumes" / v.strip("/").replace("/", "_")): v for v in VOLUMES}
             identity = buildah_run(container, ["id", "-u"], mounts=volumes).strip()
             checks.check("runs as a non-root user", identity not in {"", "0"}, f"uid {identity}")
@@ -502,11 +519,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             finally:
                 server.stop()
 
+    times["total"] = time.monotonic() - began
     say(f"image {IMAGE}: {size / 1e6:.0f} MB")
     for what, seconds in times.items():
         say(f"{what}: {seconds:.0f} s")
     say(f"{len(checks.passed)} passed, {len(checks.failed)} failed")
-    print(f"image-test: {len(checks.passed)} passed, {len(checks.failed)} failed")
     return 0 if not checks.failed else 1
 
 
