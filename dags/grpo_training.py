@@ -102,7 +102,13 @@ def grpo_training() -> None:
             raise AirflowFailException(str(err)) from None
         history = ctx["inlet_events"][DEIDENTIFIED_DATASET]
         latest = dict(history[-1].extra or {}) if len(history) else None
-        return resolve_training_inputs(ctx["params"], events, latest)
+        scheduled = ctx["dag_run"].run_type == "scheduled"
+        inputs = resolve_training_inputs(ctx["params"], events, latest, scheduled=scheduled)
+        if inputs.get("skip"):  # a cron run with no new data since the champion's dataset: say so, train nothing
+            from airflow.sdk.exceptions import AirflowSkipException
+
+            raise AirflowSkipException(inputs["reason"])
+        return inputs
 
     @task.branch
     def choose_backend(inputs: dict) -> str:

@@ -14,6 +14,7 @@ from airflow.sdk import BaseOperatorLink
 
 MLFLOW_RUN_KEY = "medgrpo_mlflow_run_url"
 MODEL_VERSION_KEY = "medgrpo_model_version_url"
+GATE_REPORT_KEY = "medgrpo_gate_report_url"
 
 
 class _XComUrlLink(BaseOperatorLink):
@@ -50,6 +51,13 @@ class MlflowModelVersionLink(_XComUrlLink):
     key = MODEL_VERSION_KEY
 
 
+class GateReportLink(_XComUrlLink):
+    """Opens the HTML gate report (verdict, reasons, plots) of the version the task gated."""
+
+    link_name = "Gate report"
+    key = GATE_REPORT_KEY
+
+
 def _fastapi_apps() -> list[dict[str, Any]]:
     """The MLflow registry webhook receiver, mounted in the API server (``docs/registry-events.md``)."""
     from medgrpo_airflow.webhook import URL_PREFIX, create_app
@@ -62,5 +70,5 @@ class MedgrpoPlugin(AirflowPlugin):
     mounts the MLflow registry webhook receiver at ``/medgrpo/mlflow/webhook`` in the API server."""
 
     name = "medgrpo"
-    global_operator_extra_links: ClassVar[list[Any]] = [MlflowRunLink(), MlflowModelVersionLink()]
+    global_operator_extra_links: ClassVar[list[Any]] = [MlflowRunLink(), MlflowModelVersionLink(), GateReportLink()]
     fastapi_apps: ClassVar[list[Any]] = _fastapi_apps()

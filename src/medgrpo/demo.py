@@ -2,10 +2,19 @@
 
 Starts an MLflow server (SQLite + local artifacts) and Airflow (api-server, scheduler,
 dag-processor, triggerer; SQLite; LocalExecutor) on free loopback ports under a project-local
-state folder, triggers ``medical_ingest`` on the embedded sample data through the REST API,
-follows the Asset-driven chain (``grpo_training`` → ``gated_evaluation``), prints the registered
-version, its evaluation figures and gate verdict, and stops every process it started. State is
-kept between runs, so a second demo trains a second version and gates it against the first.
+state folder, and shows both outcomes of the gate:
+
+1. triggers ``medical_ingest`` on the embedded sample data through the REST API and follows the
+   Asset-driven chain (``grpo_training`` → ``gated_evaluation``): the trained challenger is gated
+   and, when it passes, promoted to ``champion``;
+2. triggers ``grpo_training`` again from its form with a deliberately degraded recipe (the reward's
+   sign flipped and the learning rate ×4, through the form's ``overrides``) and follows it to its
+   gate, which must reject it: the champion does not move.
+
+It prints each verdict with its reasons, the champion move, the times and where to look, and stops
+every process it started. The demo gates with its own permissive policy (``demo``, passed
+explicitly as ``MEDGRPO_GATE_POLICY``): the packaged default is the production policy. State is
+kept between runs; a second demo gates its new challenger against the first demo's champion.
 """
 
 from __future__ import annotations
@@ -35,6 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeout", type=float, default=1200.0, help="seconds to wait for the chain (default 1200)")
     parser.add_argument("--airflow-db", default=None, help="Airflow metadata DB URI (default: SQLite in the state dir)")
     parser.add_argument("--mlflow-db", default=None, help="MLflow backend store URI (default: SQLite in the state dir)")
+    parser.add_argument(
+        "--gate-policy",
+        default="demo",
+        help="gate policy the demo's Airflow uses (default: demo, the permissive packaged policy for the tiny model)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -51,21 +65,28 @@ def find_repo_root(start: Path | None = None) -> Path:
 
 @dataclass
 class DemoOutcome:
-    """What one demo run produced, for the summary and for tests."""
+    """One training → gate round of the demo, for the summary and for tests."""
 
-    ingest_run: dict[str, Any]
     training_run: dict[str, Any]
     evaluation_run: dict[str, Any]
     gate: dict[str, Any]
     seconds: float
+    ingest_run: dict[str, Any] | None = None
     promotion: dict[str, Any] | None = None
+    not_promoted: dict[str, Any] | None = None
+    label: str = ""
 
 
-def run_chain(stack: Any, *, conf: dict[str, Any] | None = None, timeout: float = 1200.0) -> DemoOutcome:
-    """Trigger ``medical_ingest`` and follow the Asset chain to the gate verdict."""
+def prepare(stack: Any) -> None:
+    """Wait until the DAGs are parsed and unpause them."""
     stack.wait_for_dags(DAG_IDS)
     for dag_id in DAG_IDS:
         stack.unpause(dag_id)
+
+
+def run_chain(stack: Any, *, conf: dict[str, Any] | None = None, timeout: float = 1200.0) -> DemoOutcome:
+    """Trigger ``medical_ingest`` and follow the Asset chain to the gate verdict (and promotion)."""
+    prepare(stack)
     known_train = {r["dag_run_id"] for r in stack.runs("grpo_training")}
     known_eval = {r["dag_run_id"] for r in stack.runs("gated_evaluation")}
     started = time.monotonic()
@@ -78,16 +99,53 @@ def run_chain(stack: Any, *, conf: dict[str, Any] | None = None, timeout: float 
     log.info("triggered medical_ingest run %s", run_id)
     ingest = _require_success(stack, stack.wait_for_run("medical_ingest", run_id, remaining()))
     training = _require_success(stack, stack.wait_for_new_run("grpo_training", known_train, remaining()))
-    evaluation = _require_success(stack, stack.wait_for_new_run("gated_evaluation", known_eval, remaining()))
-    gate = _xcom(stack, "gated_evaluation", evaluation["dag_run_id"], "evaluate_and_gate")
+    outcome = _follow_gate(stack, training, known_eval, started, remaining())
+    outcome.ingest_run = ingest
+    return outcome
+
+
+def train_and_gate(stack: Any, *, conf: dict[str, Any], timeout: float = 1200.0, label: str = "") -> DemoOutcome:
+    """Trigger ``grpo_training`` with ``conf`` (its form's fields) and follow its challenger to the verdict."""
+    prepare(stack)
+    known_eval = {r["dag_run_id"] for r in stack.runs("gated_evaluation")}
+    started = time.monotonic()
+    run_id = stack.trigger("grpo_training", conf)
+    log.info("triggered grpo_training run %s", run_id)
+    training = _require_success(stack, stack.wait_for_run("grpo_training", run_id, timeout))
+    outcome = _follow_gate(stack, training, known_eval, started, max(1.0, timeout - (time.monotonic() - started)))
+    outcome.label = label
+    return outcome
+
+
+def _follow_gate(
+    stack: Any, training: dict[str, Any], known_eval: set[str], started: float, timeout: float
+) -> DemoOutcome:
+    evaluation = _require_success(stack, stack.wait_for_new_run("gated_evaluation", known_eval, timeout))
     seconds = time.monotonic() - started
-    states = {ti["task_id"]: ti["state"] for ti in stack.task_instances("gated_evaluation", evaluation["dag_run_id"])}
-    promotion = (
-        _xcom(stack, "gated_evaluation", evaluation["dag_run_id"], "promote")
-        if states.get("promote") == "success"
-        else None
+    run_id = evaluation["dag_run_id"]
+    gate = _xcom(stack, "gated_evaluation", run_id, "evaluate_and_gate")
+    states = {ti["task_id"]: ti["state"] for ti in stack.task_instances("gated_evaluation", run_id)}
+    promotion = _xcom(stack, "gated_evaluation", run_id, "promote") if states.get("promote") == "success" else None
+    skipped = (
+        _xcom(stack, "gated_evaluation", run_id, "not_promoted") if states.get("not_promoted") == "success" else None
     )
-    return DemoOutcome(ingest, training, evaluation, gate, seconds, promotion)
+    return DemoOutcome(training, evaluation, gate, seconds, promotion=promotion, not_promoted=skipped)
+
+
+def degraded_overrides(recipe: Path) -> dict[str, Any]:
+    """Recipe overrides that train a deliberately worse model: every reward weight negated, learning rate ×4.
+
+    GRPO then pays the model for breaking the answer format and for wrong answers, and the larger
+    steps erase what the supervised warm-up taught; the gates must reject the result.
+    """
+    import yaml
+
+    values = yaml.safe_load(recipe.read_text(encoding="utf-8")) or {}
+    weights = values.get("reward_weights") or [1.0] * len(values.get("reward_funcs") or ["format", "accuracy"])
+    return {
+        "reward_weights": [-float(w) for w in weights],
+        "learning_rate": 4 * float(values.get("learning_rate") or 5e-4),
+    }
 
 
 def _require_success(stack: Any, run: dict[str, Any]) -> dict[str, Any]:
@@ -134,6 +192,7 @@ def _run(args: argparse.Namespace) -> int:
     state.mkdir(parents=True, exist_ok=True)
     os.environ["MEDGRPO_STATE_DIR"] = str(state)
     base_model = state / "models" / "tiny-base"
+    recipe = repo / "training_image" / "recipes" / "tiny" / "grpo" / "config.yaml"
     if not (base_model / "config.json").exists():
         print(f"building the tiny base model in {base_model} …", flush=True)
         build_tiny_model(base_model, seed=0)
@@ -153,7 +212,9 @@ def _run(args: argparse.Namespace) -> int:
                 "MLFLOW_TRACKING_URI": mlflow.url,
                 "MEDGRPO_STATE_DIR": str(state),
                 "MEDGRPO_DEFAULT_BASE_MODEL": str(base_model),
-                "MEDGRPO_DEFAULT_RECIPE": str(repo / "training_image" / "recipes" / "tiny" / "grpo" / "config.yaml"),
+                "MEDGRPO_DEFAULT_RECIPE": str(recipe),
+                # the demo's own permissive gate policy, chosen explicitly (the packaged default is production)
+                "MEDGRPO_GATE_POLICY": args.gate_policy,
                 # the demo's own permissive setting: synthetic sample data, so record ids may come from the
                 # public development key (loudly logged); a MEDGRPO_ID_SECRET in the environment still wins
                 "MEDGRPO_ALLOW_DEV_ID_KEY": "true",
@@ -161,9 +222,20 @@ def _run(args: argparse.Namespace) -> int:
         )
         stack.start()
         print(f"Airflow UI: {stack.url}  (user admin, password {stack.password})\nMLflow UI:  {mlflow.url}", flush=True)
-        outcome = run_chain(stack, conf={"dataset_name": "medgrpo-demo"}, timeout=args.timeout)
-        _print_summary(outcome, stack.url, mlflow.url)
-        code = 0
+        print("1/2 ingest → train → gate: a challenger trained with the tiny recipe …", flush=True)
+        first = run_chain(stack, conf={"dataset_name": "medgrpo-demo"}, timeout=args.timeout)
+        first.label = "challenger (tiny recipe)"
+        _print_round(1, first)
+        print("2/2 train → gate: a deliberately degraded challenger (reward sign flipped, learning rate ×4) …")
+        dataset_uri = _xcom(stack, "grpo_training", first.training_run["dag_run_id"], "train").get("dataset_uri")
+        second = train_and_gate(
+            stack,
+            conf={"dataset_uri": dataset_uri, "overrides": degraded_overrides(recipe)},
+            timeout=args.timeout,
+            label="degraded challenger (reward sign flipped, learning rate ×4)",
+        )
+        _print_round(2, second)
+        code = _print_summary([first, second], stack.url, mlflow.url, args.gate_policy)
         if args.keep_running:
             print("--keep-running: press Ctrl-C to stop Airflow and MLflow", flush=True)
             while True:
@@ -183,26 +255,64 @@ def _run(args: argparse.Namespace) -> int:
     return code
 
 
-def _print_summary(outcome: DemoOutcome, airflow_url: str, mlflow_url: str) -> None:
-    gate = outcome.gate
+def _gate_of(outcome: DemoOutcome) -> dict[str, Any]:
+    return outcome.gate or {}
+
+
+def _print_round(number: int, outcome: DemoOutcome) -> None:
+    """One round's verdict, reasons and champion move, printed as soon as it is known."""
+    gate = _gate_of(outcome)
     name, version = gate.get("model_name"), gate.get("version")
-    print("\n=== medgrpo demo: done ===")
-    print(f"registered model: {name} version {version}")
+    against = f"champion v{gate['champion_version']}" if gate.get("champion_version") else "no champion"
+    verdict = str(gate.get("verdict", "?")).upper()
+    print(f"\n[{number}] {outcome.label or 'challenger'}: {name} v{version} vs {against}: {verdict}", flush=True)
     for role in ("candidate", "champion"):
         figures = (gate.get("metrics") or {}).get(role)
         if figures:
             print(
-                f"  {role:9s}: "
+                f"    {role:9s}: "
                 + ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items())
             )
-    print(f"gate verdict: {gate.get('verdict')}  (report: {gate.get('report_uri')})")
     for line in gate.get("gates_summary") or []:
-        print(f"  - {line}")
+        print(f"    {line}")
+    if gate.get("reasons"):
+        label = "rejected because" if gate.get("verdict") == "rejected" else "undecided because"
+        for reason in gate["reasons"]:
+            print(f"    {label}: {reason}")
+    print(f"    power: {gate.get('power', '-')}")
     if outcome.promotion:
         previous = outcome.promotion.get("previous_champion") or "none"
-        print(f"alias champion → version {outcome.promotion['champion']} (previous_champion: {previous})")
+        print(f"    → PROMOTED: alias champion → v{outcome.promotion['champion']} (previous_champion: {previous})")
     else:
-        print("not promoted: champion unchanged")
-    print(f"trigger → verdict: {outcome.seconds:.0f} s")
-    print(f"Airflow UI: {airflow_url}/dags/gated_evaluation/runs/{outcome.evaluation_run['dag_run_id']}")
-    print(f"MLflow UI:  {mlflow_url}/#/models/{name}/versions/{version}")
+        print(f"    → NOT PROMOTED: champion unchanged ({gate.get('champion_version') or 'none'})")
+    print(f"    trigger → verdict: {outcome.seconds:.0f} s; report: {gate.get('report_url') or gate.get('report_uri')}")
+
+
+def _print_summary(outcomes: list[DemoOutcome], airflow_url: str, mlflow_url: str, policy: str) -> int:
+    """The closing summary; exit status 1 when the degraded challenger was not rejected."""
+    first, second = outcomes
+    print("\n=== medgrpo demo: done ===")
+    print(f"gate policy: {policy} (the demo's permissive policy; deployments default to 'production')")
+    for number, outcome in enumerate(outcomes, start=1):
+        gate = _gate_of(outcome)
+        moved = (
+            f"promoted to champion (previous_champion: {outcome.promotion.get('previous_champion') or 'none'})"
+            if outcome.promotion
+            else "not promoted"
+        )
+        reasons = "; ".join(gate.get("reasons") or []) or "all gates passed"
+        print(f"  {number}. v{gate.get('version')} {gate.get('verdict')}: {moved} — {reasons}")
+        print(f"     Airflow: {airflow_url}/dags/gated_evaluation/runs/{outcome.evaluation_run['dag_run_id']}")
+        print(f"     MLflow:  {mlflow_url}/#/models/{gate.get('model_name')}/versions/{gate.get('version')}")
+    total = sum(o.seconds for o in outcomes)
+    print(f"trigger → verdict: {first.seconds:.0f} s + {second.seconds:.0f} s = {total:.0f} s")
+    if first.gate.get("verdict") != "passed":
+        print(
+            "note: the first challenger was not promoted; on a state where an earlier demo already made a "
+            "champion from the same data and recipe, its answers can match the champion's and the gate rightly "
+            "finds insufficient evidence."
+        )
+    if second.gate.get("verdict") != "rejected" or second.promotion:
+        print("demo FAILED: the degraded challenger was not rejected")
+        return 1
+    return 0

@@ -182,9 +182,18 @@ def ingest_finalize(
 
 # ---- grpo_training --------------------------------------------------------------------------
 def resolve_training_inputs(
-    params: Mapping[str, Any], dataset_events: Sequence[Mapping[str, Any]], latest_event: Mapping[str, Any] | None
+    params: Mapping[str, Any],
+    dataset_events: Sequence[Mapping[str, Any]],
+    latest_event: Mapping[str, Any] | None,
+    *,
+    scheduled: bool = False,
 ) -> dict[str, Any]:
-    """Pick the dataset to train on: the form's value, else the triggering event, else the latest one."""
+    """Pick the dataset to train on: the form's value, else the triggering event, else the latest one.
+
+    A ``scheduled`` (cron) run that falls back to the latest dataset trains only when that dataset
+    differs from the one the champion was trained on (its ``dataset_sha256`` tag): otherwise the
+    result has ``skip`` set and a ``reason`` saying so, and no training runs.
+    """
     dataset_uri = str(params.get("dataset_uri") or "").strip()
     origin = "params"
     if not dataset_uri and dataset_events:
@@ -198,8 +207,30 @@ def resolve_training_inputs(
         )
     if not storage.exists(storage.join(dataset_uri, "manifest.json")):
         raise FileNotFoundError(f"dataset {dataset_uri} has no manifest.json (expected a published dataset dir)")
+    if scheduled and origin == "latest asset event":
+        reason = _unchanged_since_champion(dataset_uri)
+        if reason:
+            log.info("skipping the scheduled training: %s", reason)
+            return {"dataset_uri": dataset_uri, "origin": origin, "skip": True, "reason": reason}
     log.info("training on %s (from %s)", dataset_uri, origin)
     return {"dataset_uri": dataset_uri, "origin": origin}
+
+
+def _unchanged_since_champion(dataset_uri: str) -> str | None:
+    """Why training on ``dataset_uri`` would repeat the champion's run (same data), or None."""
+    import json
+
+    from medgrpo import registry
+
+    manifest = json.loads(storage.read_text(storage.join(dataset_uri, "manifest.json")))
+    sha = str(manifest.get("sha256") or manifest.get("content_sha256") or "")
+    champion = registry.get_version_by_alias(registry.CHAMPION)
+    if not sha or champion is None or champion.tags.get("dataset_sha256") != sha:
+        return None
+    return (
+        f"no new data since the champion: the latest dataset {dataset_uri} (sha256 {sha[:12]}…) is the one "
+        f"{champion.name} version {champion.version} was trained on"
+    )
 
 
 def training_job(
@@ -301,45 +332,68 @@ def mlflow_links(
 
 
 # ---- gated_evaluation / model_promotion ------------------------------------------------------
-def resolve_candidate(params: Mapping[str, Any], model_events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Which version to gate and on which data: the form, else the triggering event, else ``challenger``.
+GATE_REPORT_KEY = "medgrpo_gate_report_url"
 
-    The eval items come from the dataset the candidate was trained on (its ``dataset_uri``
-    version tag) unless the form names another dataset.
+
+def resolve_candidate(params: Mapping[str, Any], model_events: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Which versions to gate and on which data: the form, else every triggering event, else ``challenger``.
+
+    Several challenger events collapse into one run when they arrive faster than runs start; each
+    is gated, oldest first (``candidates``; ``timestamp`` orders them, event order otherwise).
+    ``version``/``dataset_uri`` at the top name the newest. The eval items come from the dataset
+    the candidate was trained on (the event's or the version's ``dataset_uri``) unless the form
+    names another dataset.
     """
     from medgrpo import registry
 
-    latest = dict(model_events[-1]) if model_events else {}
-    candidate = str(params.get("candidate") or "").strip() or str(latest.get("version") or "") or registry.CHALLENGER
-    version = registry.resolve(candidate)
-    dataset_uri = (
-        str(params.get("dataset_uri") or "").strip()
-        or str(latest.get("dataset_uri") or "")
-        or version.tags.get("dataset_uri", "")
+    chosen = str(params.get("candidate") or "").strip()
+    events = sorted(enumerate(model_events), key=lambda ie: (str(ie[1].get("timestamp") or ""), ie[0]))
+    wanted: list[tuple[str, Mapping[str, Any]]] = (
+        [(chosen, {})]
+        if chosen
+        else [(str(e.get("version") or ""), e) for _, e in events if e.get("version")] or [(registry.CHALLENGER, {})]
     )
-    if not dataset_uri:
-        raise ValueError(
-            f"no dataset to evaluate {version.name} version {version.version} on: the dataset_uri param is empty, "
-            "the triggering event names none and the version has no dataset_uri tag"
+    candidates: list[dict[str, Any]] = []
+    for ref, event in wanted:
+        version = registry.resolve(ref, str(event.get("model_name") or "") or None)
+        if any(c["version"] == version.version and c["model_name"] == version.name for c in candidates):
+            continue  # the same version announced twice
+        dataset_uri = (
+            str(params.get("dataset_uri") or "").strip()
+            or str(event.get("dataset_uri") or "")
+            or version.tags.get("dataset_uri", "")
         )
-    return {"model_name": version.name, "version": version.version, "dataset_uri": dataset_uri}
+        if not dataset_uri:
+            raise ValueError(
+                f"no dataset to evaluate {version.name} version {version.version} on: the dataset_uri param is "
+                "empty, the triggering event names none and the version has no dataset_uri tag"
+            )
+        candidates.append({"model_name": version.name, "version": version.version, "dataset_uri": dataset_uri})
+    return {**candidates[-1], "candidates": candidates}
 
 
-def gate_candidate(params: Mapping[str, Any], candidate: Mapping[str, Any], *, dag_run: str) -> dict[str, Any]:
-    """Evaluate candidate and champion on the same eval items, apply the gates, tag the verdict."""
-    from medgrpo.evaluate.gates import GateThresholds
+def gate_policy_from_params(params: Mapping[str, Any]) -> tuple[Any, str]:
+    """The gate policy a run uses: ``gate_policy`` (name or file; empty = ``MEDGRPO_GATE_POLICY``, else
+    production) with the form's non-empty field values on top."""
+    from medgrpo.evaluate.policy import load_policy, policy_fields
+
+    policy, source = load_policy(str(params.get("gate_policy") or "") or None)
+    return policy.with_overrides({f.name: params.get(f.name) for f in policy_fields()}), source
+
+
+def gate_candidate(
+    params: Mapping[str, Any], candidate: Mapping[str, Any], *, dag_run: str, policy: Any = None, source: str = ""
+) -> dict[str, Any]:
+    """Gate one candidate against the champion (scores, gates, report, version tags); a small summary."""
     from medgrpo.evaluate.runner import run_gate
 
-    thresholds = GateThresholds(
-        min_accuracy=float(params.get("min_accuracy") or 0.0),
-        min_format_rate=float(params.get("min_format_rate") or 0.0),
-        margin=float(params["margin"]) if params.get("margin") is not None else GateThresholds.margin,
-        alpha=float(params.get("alpha") or 0.05),
-    )
+    if policy is None:
+        policy, source = gate_policy_from_params(params)
     result = run_gate(
         str(candidate["version"]),
         str(candidate["dataset_uri"]),
-        thresholds=thresholds,
+        policy=policy,
+        policy_source=source,
         model_name=str(candidate["model_name"]),
         limit=int(params.get("limit") or 0) or None,
         tags={"airflow_dag_run": dag_run},
@@ -348,36 +402,93 @@ def gate_candidate(params: Mapping[str, Any], candidate: Mapping[str, Any], *, d
         role: {
             k: (v.get("value") if isinstance(v, Mapping) else v)
             for k, v in side.items()
-            if k in ("n", "accuracy", "format_rate")
+            if k in ("n", "accuracy", "format_rate", "extraction_failures")
         }
         for role, side in result.metrics.items()
         if role in ("candidate", "champion")
     }
+    links = mlflow_links(run_id=result.run_id, model_name=result.model_name, version=result.candidate_version)
+    base = mlflow_ui_base()
+    if base and MLFLOW_RUN_KEY in links:
+        links[GATE_REPORT_KEY] = f"{links[MLFLOW_RUN_KEY]}/artifactPath/{result.report_uri.rsplit('/', 1)[-1]}"
     return {
         "verdict": result.verdict,
         "model_name": result.model_name,
         "version": result.candidate_version,
         "champion_version": result.champion_version,
+        "policy": result.report["policy"]["name"],
         "metrics": figures,
+        "reasons": result.reasons,
+        "power": result.report["verdict"]["power"]["statement"],
         "gates_summary": [_gate_line(g) for g in result.gates],
         "report_uri": result.report_uri,
+        "report_url": links.get(GATE_REPORT_KEY),
         "run_id": result.run_id,
-        "links": mlflow_links(run_id=result.run_id, model_name=result.model_name, version=result.candidate_version),
+        "links": links,
+    }
+
+
+def gate_candidates(params: Mapping[str, Any], resolved: Mapping[str, Any], *, dag_run: str) -> dict[str, Any]:
+    """Gate every resolved candidate, oldest first; the newest that passed is the one offered for promotion.
+
+    All candidates are compared with the same champion (nothing is promoted in between), so the
+    promotion stays a compare-and-set against it. The top-level fields describe the selected
+    candidate (else the newest); ``results`` lists every verdict.
+    """
+    policy, source = gate_policy_from_params(params)
+    candidates = list(resolved.get("candidates") or [resolved])
+    results = [gate_candidate(params, c, dag_run=dag_run, policy=policy, source=source) for c in candidates]
+    passed = [r for r in results if r["verdict"] == "passed"]
+    chosen = passed[-1] if passed else results[-1]
+    for r in results:
+        log.info("gate %s v%s: %s %s", r["model_name"], r["version"], r["verdict"].upper(), "; ".join(r["reasons"]))
+    if len(passed) > 1:
+        log.info("%d candidates passed; offering the newest, v%s, for promotion", len(passed), chosen["version"])
+    return {
+        **chosen,
+        "selected": chosen["version"] if passed else None,
+        "results": [{k: v for k, v in r.items() if k != "links"} for r in results],
     }
 
 
 def _gate_line(gate: Mapping[str, Any]) -> str:
-    status = "pass" if gate.get("passed") else "FAIL"
+    mark = {"pass": "pass", "fail": "FAIL", "insufficient": "INSUFFICIENT"}.get(str(gate.get("status")), "?")
     value = float(gate.get("value", float("nan")))
-    line = f"[{status}] {gate.get('name')}: {value:.4f} {gate.get('comparison')} {gate.get('threshold')}"
+    line = f"[{mark}] {gate.get('name')}: {value:.4g} {gate.get('comparison')} {gate.get('threshold')}"
     return f"{line} ({gate['detail']})" if gate.get("detail") else line
 
 
-def promote_version(version: str) -> dict[str, Any]:
-    """Move alias ``champion`` to ``version`` (the old champion becomes ``previous_champion``)."""
+def not_promoted_summary(verdict: Mapping[str, Any], *, auto_promote: bool) -> dict[str, Any]:
+    """Why a gated_evaluation run moved no alias (logged, and kept in XCom for the UI)."""
+    results = verdict.get("results") or [verdict]
+    why = [
+        f"v{r['version']}: {r['verdict']}" + (f": {'; '.join(r['reasons'])}" if r["reasons"] else "") for r in results
+    ]
+    if verdict.get("verdict") == "passed" and not auto_promote:
+        why.append("auto_promote is off: promote from model_promotion")
+    for line in why:
+        log.info("not promoted: %s", line)
+    return {"promoted": False, "champion_version": verdict.get("champion_version"), "why": why}
+
+
+def promote_version(
+    version: str, *, expected_champion: str | None = "from-gate", force_reason: str | None = None
+) -> dict[str, Any]:
+    """Move alias ``champion`` to ``version`` if its gate passed against the current champion.
+
+    ``expected_champion`` is the champion the gate compared with (``from-gate``: the version's
+    ``gate_champion_version`` tag); a non-empty ``force_reason`` overrides the checks and is recorded.
+    """
     from medgrpo import registry
 
-    return registry.promote(version, actor=os.environ.get("MEDGRPO_ACTOR") or "airflow")
+    forced = bool((force_reason or "").strip())
+    return registry.promote(
+        version,
+        actor=os.environ.get("MEDGRPO_ACTOR") or "airflow",
+        expected_champion=expected_champion,
+        force=forced,
+        reason=force_reason if forced else None,
+    )
 
 
 def rollback_champion() -> dict[str, Any]:

@@ -48,3 +48,40 @@ def backend_param() -> Param:
         title="Backend",
         description="Where the training container runs: " + ", ".join(BACKENDS) + ".",
     )
+
+
+def gate_params() -> dict[str, Param]:
+    """The gate form: the policy to apply and one optional override per field of :class:`GatePolicy`.
+
+    Every field is derived from :func:`medgrpo.evaluate.policy.policy_fields` (name, type, bounds,
+    help), so the form offers exactly what the policy file and ``medgrpo gate`` accept. Empty fields
+    keep the policy's value; an empty policy means ``MEDGRPO_GATE_POLICY``, else ``production``.
+    A yes/no field is a plain checkbox set to the production value (a form cannot leave a checkbox
+    "empty", and an unticked-by-default safety check would be switched off by every submission).
+    """
+    from medgrpo.evaluate.policy import PACKAGED_POLICIES, POLICY_ENV, policy_fields
+
+    params: dict[str, Param] = {
+        "gate_policy": optional(
+            "string",
+            title="Gate policy",
+            description=f"{' or '.join(PACKAGED_POLICIES)} (packaged) or a policy YAML file; "
+            f"empty = ${POLICY_ENV}, else production.",
+        )
+    }
+    for spec in policy_fields():
+        if spec.kind == "boolean":
+            params[spec.name] = Param(
+                bool(spec.default),
+                type="boolean",
+                title=spec.name.replace("_", " ").capitalize(),
+                description=f"{spec.help} (production: {spec.default}).",
+            )
+            continue
+        params[spec.name] = optional(
+            spec.kind,
+            title=spec.name.replace("_", " ").capitalize(),
+            description=f"{spec.help} Empty = the policy's value (production: {spec.default}).",
+            **spec.schema,
+        )
+    return params

@@ -80,6 +80,8 @@ def test_register_validates_before_contacting_server() -> None:
 def test_other_calls_validate_first() -> None:
     with pytest.raises(ValueError, match="invalid model version 'x'"):
         registry.promote("x")
+    with pytest.raises(ValueError, match="a forced promotion needs a reason"):
+        registry.promote("3", force=True, reason="  ")
     with pytest.raises(ValueError, match="invalid model version '0'"):
         registry.set_version_tags("0", {"a": "b"})
     with pytest.raises(ValueError, match="invalid alias 'bad alias'"):

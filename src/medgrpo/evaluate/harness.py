@@ -1,7 +1,9 @@
-"""Evaluation harness: greedy, batched generation on canonical records, scored per item.
+"""Evaluation harness: batched generation on canonical records under given decoding settings, scored per item.
 
-Prompts are the same chat messages training uses (:func:`medgrpo.data.prompt.build_messages`),
-rendered with the model's own chat template; answers are graded by the strict parser the training
+Prompts are the same chat messages training uses (:func:`medgrpo.data.prompt.build_messages`, with
+the recipe's system prompt), rendered with the chat template the decoding settings name (default:
+the model's own); decoding is greedy or sampled as :class:`~medgrpo.evaluate.decoding.DecodingSettings`
+say (the candidate's recipe, see :mod:`medgrpo.evaluate.decoding`); answers are graded by the strict parser the training
 rewards use (:func:`medgrpo.answers.grade_completion`), so "correct" means the same thing in both
 places: a hedged, listed or negated answer, or a second answer block, is wrong.
 torch and transformers are imported inside :func:`evaluate_model`.
@@ -16,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from medgrpo.evaluate.metrics import Metrics, summarize
+from medgrpo.evaluate.decoding import DecodingSettings
+from medgrpo.evaluate.metrics import Metrics, answer_status, summarize
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,8 @@ class ItemResult:
     correct: bool
     format_ok: bool
     new_tokens: int
+    sample: int = 0  # which of the item's sampled completions (0 with greedy decoding)
+    answer_status: str = ""  # the strict parser's status; anything but "ok" is an extraction failure
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,7 +58,14 @@ class EvalResult:
 
     @property
     def correct_by_id(self) -> dict[str, bool]:
-        return {it.id: it.correct for it in self.items}
+        """Item id -> majority outcome over its samples (the item's own outcome with one sample)."""
+        return {score.id: score.correct for score in self.item_scores()}
+
+    def item_scores(self) -> list[Any]:
+        """Per-item outcomes (:class:`~medgrpo.evaluate.metrics.ItemScore`) in record order."""
+        from medgrpo.evaluate.metrics import item_scores
+
+        return item_scores([it.as_dict() for it in self.items])
 
     def as_dict(self, *, with_items: bool = True) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -121,26 +133,65 @@ def _check_records(records: Sequence[Mapping[str, Any]]) -> None:
         raise ValueError("record ids must be unique to pair results across models; found duplicates")
 
 
+def _device_and_dtype(device: str | None, dtype: str | None) -> tuple[str, str]:
+    import torch
+
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device.split(":")[0] not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:<n>', found {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU")
+    dtype = dtype or ("bfloat16" if device.startswith("cuda") else "float32")
+    if dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, found {dtype!r}")
+    return device, dtype
+
+
+def read_chat_template(model_dir: str | Path) -> str | None:
+    """The chat template saved with a model folder (``chat_template.jinja`` or ``tokenizer_config.json``)."""
+    import json
+
+    folder = Path(model_dir)
+    jinja = folder / "chat_template.jinja"
+    if jinja.is_file():
+        return jinja.read_text(encoding="utf-8")
+    config = folder / "tokenizer_config.json"
+    if config.is_file():
+        template = json.loads(config.read_text(encoding="utf-8")).get("chat_template")
+        return template if isinstance(template, str) else None
+    return None
+
+
 def evaluate_model(
     model_dir: str | Path,
     records: Sequence[Mapping[str, Any]],
     *,
-    max_new_tokens: int = 64,
+    decoding: DecodingSettings | None = None,
+    max_new_tokens: int | None = None,
     batch_size: int = 16,
-    seed: int = 0,
+    seed: int | None = None,
     device: str | None = None,
     dtype: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> EvalResult:
-    """Greedy-decode an answer for every record with the model in ``model_dir`` and score it.
+    """Generate ``decoding.samples`` answers for every record with the model in ``model_dir`` and score them.
 
-    Batches are formed from prompts sorted by length (less padding) and padded on the left;
-    results come back in the order of ``records``. ``progress(done, total)`` is called per batch.
+    ``decoding`` defaults to greedy with ``max_new_tokens`` (default 1024) new tokens; ``max_new_tokens``
+    and ``seed`` given with a ``decoding`` override its values. Batches are formed from prompts
+    sorted by length (less padding) and padded on the left; results come back in the order of
+    ``records`` (an item's samples consecutively). ``progress(done, total)`` is called per batch.
     ``device`` defaults to ``cuda`` when a GPU is visible, else ``cpu``; ``dtype`` (``float32``,
     ``bfloat16``, ``float16``) defaults to bfloat16 on a GPU and float32 on the CPU.
     """
-    if max_new_tokens < 1:
-        raise ValueError(f"max_new_tokens must be >= 1, found {max_new_tokens}")
+    from dataclasses import replace
+
+    decoding = decoding or DecodingSettings(max_new_tokens=max_new_tokens or 1024)
+    if max_new_tokens is not None:
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be >= 1, found {max_new_tokens}")
+        decoding = replace(decoding, max_new_tokens=max_new_tokens)
+    if seed is not None:
+        decoding = replace(decoding, seed=seed)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, found {batch_size}")
     _check_records(records)
@@ -151,18 +202,11 @@ def evaluate_model(
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-    from medgrpo.data.prompt import build_messages
+    from medgrpo.data.prompt import SYSTEM_PROMPT, build_messages
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if device.split(":")[0] not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:<n>', found {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU")
-    dtype = dtype or ("bfloat16" if device.startswith("cuda") else "float32")
-    if dtype not in _DTYPES:
-        raise ValueError(f"dtype must be one of {sorted(_DTYPES)}, found {dtype!r}")
+    device, dtype = _device_and_dtype(device, dtype)
     started = time.perf_counter()
-    torch.manual_seed(seed)
+    torch.manual_seed(decoding.seed)
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
@@ -170,22 +214,41 @@ def evaluate_model(
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
     model.to(torch.device(device))  # type: ignore[arg-type]  # transformers types .to() as a wrapped method
     model.eval()
+    sampling: dict[str, Any] = (
+        {"do_sample": False}
+        if decoding.greedy
+        else {
+            "do_sample": True,
+            "temperature": decoding.temperature,
+            "top_p": decoding.top_p,
+            "top_k": decoding.top_k,  # 0 = no top-k filter, as in TRL's sampling
+        }
+    )
     gen_config = GenerationConfig(
-        max_new_tokens=max_new_tokens,
-        do_sample=False,
+        max_new_tokens=decoding.max_new_tokens,
         num_beams=1,
+        num_return_sequences=decoding.samples,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=model.generation_config.eos_token_id or tokenizer.eos_token_id,
+        **sampling,
     )
-
+    system_prompt = decoding.system_prompt or SYSTEM_PROMPT
     prompts: list[str] = [
-        str(tokenizer.apply_chat_template(build_messages(r), tokenize=False, add_generation_prompt=True))
+        str(
+            tokenizer.apply_chat_template(
+                build_messages(r, system_prompt),
+                tokenize=False,
+                add_generation_prompt=True,
+                chat_template=decoding.chat_template,
+            )
+        )
         for r in records
     ]
     lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: (lengths[i], i))
-    completions: list[str] = [""] * len(prompts)
-    n_new: list[int] = [0] * len(prompts)
+    k = decoding.samples
+    completions: list[str] = [""] * (len(prompts) * k)
+    n_new: list[int] = [0] * (len(prompts) * k)
     eos_ids = gen_config.eos_token_id if isinstance(gen_config.eos_token_id, list) else [gen_config.eos_token_id]
     stop = {int(t) for t in eos_ids if t is not None} | {int(tokenizer.pad_token_id)}
     with torch.inference_mode():
@@ -194,31 +257,44 @@ def evaluate_model(
             enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
             enc = enc.to(device)
             out = model.generate(**enc, generation_config=gen_config)
-            new = out[:, enc["input_ids"].shape[1] :]
+            new = out[:, enc["input_ids"].shape[1] :]  # rows: prompt 0's k samples, then prompt 1's, ...
             for row, i in enumerate(idx):
-                tokens = new[row].tolist()
-                n_new[i] = next((k for k, t in enumerate(tokens) if t in stop), len(tokens))
-                completions[i] = str(tokenizer.decode(tokens[: n_new[i]], skip_special_tokens=True))
+                for s in range(k):
+                    tokens = new[row * k + s].tolist()
+                    slot = i * k + s
+                    n_new[slot] = next((j for j, t in enumerate(tokens) if t in stop), len(tokens))
+                    completions[slot] = str(tokenizer.decode(tokens[: n_new[slot]], skip_special_tokens=True))
             if progress is not None:
                 progress(min(start + batch_size, len(order)), len(order))
-    items = score_completions(records, completions, new_tokens=n_new)
-    metrics = summarize([it.as_dict() for it in items])
+    expanded = [r for r in records for _ in range(k)]
+    scored = score_completions(expanded, completions, new_tokens=n_new)
+    items = [
+        replace(it, sample=j % k, answer_status=answer_status(it.completion, rec))
+        for j, (it, rec) in enumerate(zip(scored, expanded, strict=True))
+    ]
+    metrics = summarize(
+        [it.as_dict() for it in items],
+        max_new_tokens=decoding.max_new_tokens,
+        diagnostics=_diagnostics(completions, expanded),
+    )
     seconds = time.perf_counter() - started
     log.info(
         "evaluated model",
-        extra={"model": str(model_path), "n_items": len(items), "accuracy": metrics.accuracy.value, "seconds": seconds},
+        extra={"model": str(model_path), "n_items": metrics.n, "accuracy": metrics.accuracy.value, "seconds": seconds},
     )
     return EvalResult(
         model=str(model_path),
         items=tuple(items),
         metrics=metrics,
-        config={
-            "max_new_tokens": max_new_tokens,
-            "batch_size": batch_size,
-            "seed": seed,
-            "decoding": "greedy",
-            "device": device,
-            "dtype": dtype,
-        },
+        config={**decoding.summary(), "batch_size": batch_size, "device": device, "dtype": dtype},
         seconds=seconds,
     )
+
+
+def _diagnostics(completions: Sequence[str], records: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """Reward-hacking figures of the answers (hedge / list / empty / malformed shares, mean answer length)."""
+    from medgrpo.answers import answer_diagnostics
+
+    figures = answer_diagnostics(list(completions), list(records)).as_dict()
+    figures.pop("n", None)
+    return figures

@@ -312,14 +312,17 @@ def _publish_and_register(
     if not register:
         return out
     from medgrpo import registry
+    from medgrpo.evaluate.decoding import decoding_tags
 
     mv = registry.register_model_version(
         run_id,
         REGISTERED_NAME,
         model_id=logged.model_id,
+        # the decoding settings the gate evaluates this version (and its champion) with
         tags={
             **version_tags(cfg, dataset_sha256=data.sha256, recipe=recipe, user_tags=user_tags),
             "dataset_name": str(data.name),
+            **decoding_tags(cfg, tokenizer),
         },
         alias="challenger",
     )

@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 
 from medgrpo.cli import build_parser, main
-from medgrpo.evaluate.gates import GateThresholds
-from medgrpo.evaluate.report import render_markdown
 
 
 def _dataset(root: Path, n: int = 4) -> str:
@@ -56,7 +54,8 @@ def test_evaluate_local_model_writes_result(
     assert "accuracy" in printed and "numeric" in printed
     result = json.loads(out.read_text())
     assert result["metrics"]["n"] == 3 and len(result["items"]) == 3
-    assert result["config"]["max_new_tokens"] == 6
+    assert result["config"]["max_new_tokens"] == 6 and result["config"]["temperature"] == 0.0
+    assert "extraction failures" in printed
     assert [it["id"] for it in result["items"]] == [f"synth-{i:016x}" for i in range(3)]
 
 
@@ -76,11 +75,21 @@ def test_evaluate_missing_model_dir_fails_with_reason(tmp_path: Path, capsys: py
     assert "config.json" in capsys.readouterr().err
 
 
-def test_subcommands_and_threshold_options_registered() -> None:
+def test_subcommands_and_policy_options_registered() -> None:
     parser = build_parser()
-    args = parser.parse_args(["gate", "--dataset", "d", "--min-accuracy", "0.4", "--alpha", "0.01"])
-    assert (args.candidate, args.min_accuracy, args.alpha, args.margin) == ("challenger", 0.4, 0.01, 0.02)
-    assert parser.parse_args(["promote", "--version", "3"]).version == "3"
+    args = parser.parse_args(
+        ["gate", "--dataset", "d", "--min-accuracy", "0.4", "--alpha", "0.01", "--min-items", "50"]
+    )
+    assert (args.candidate, args.min_accuracy, args.alpha, args.min_items) == ("challenger", 0.4, 0.01, 50)
+    assert args.margin is None and args.policy is None  # unset options keep the policy's values
+    assert parser.parse_args(["gate", "--dataset", "d", "--no-phi-probe", "--policy", "demo"]).phi_probe is False
+    # every gate field of the policy dataclass is an option
+    from medgrpo.evaluate.policy import policy_fields
+
+    gate_help = parser.parse_args(["gate", "--dataset", "d"])
+    assert all(hasattr(gate_help, spec.name) for spec in policy_fields())
+    promote = parser.parse_args(["promote", "--version", "3", "--force", "--reason", "hotfix"])
+    assert (promote.version, promote.force, promote.reason) == ("3", True, "hotfix")
     assert parser.parse_args(["rollback"]).func.__name__ == "_rollback"
     with pytest.raises(SystemExit):
         parser.parse_args(["evaluate", "--model", "m", "--dataset", "d", "--limit", "0"])
@@ -93,50 +102,3 @@ def test_commands_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
-
-
-def test_markdown_report_explains_each_gate() -> None:
-    metrics = {
-        "n": 2,
-        "accuracy": {"k": 1, "n": 2, "value": 0.5, "low": 0.09, "high": 0.91, "confidence": 0.95},
-        "format_rate": {"k": 0, "n": 2, "value": 0.0, "low": 0.0, "high": 0.66, "confidence": 0.95},
-        "by_answer_type": {"choice": {"k": 1, "n": 2, "value": 0.5, "low": 0.09, "high": 0.91, "confidence": 0.95}},
-        "by_source": {},
-    }
-    report = {
-        "model_name": "m",
-        "candidate": {"version": "2", "run_id": "r2", "metrics": metrics},
-        "champion": None,
-        "n_items": 2,
-        "dataset_dir": "/d",
-        "eval_sha256": "a" * 64,
-        "created_at": "2026-01-01T00:00:00+00:00",
-        "comparison": None,
-        "thresholds": GateThresholds(min_format_rate=0.5).as_dict(),
-        "verdict": {
-            "verdict": "rejected",
-            "gates": [
-                {
-                    "name": "min_accuracy",
-                    "value": 0.5,
-                    "threshold": 0.0,
-                    "comparison": ">=",
-                    "passed": True,
-                    "detail": "",
-                },
-                {
-                    "name": "min_format_rate",
-                    "value": 0.0,
-                    "threshold": 0.5,
-                    "comparison": ">=",
-                    "passed": False,
-                    "detail": "",
-                },
-            ],
-        },
-    }
-    md = render_markdown(report)
-    assert "**REJECTED**" in md
-    assert "| min_format_rate | 0 | >= | 0.5 | **FAIL** |" in md
-    assert "| min_accuracy | 0.5 | >= | 0 | pass |" in md
-    assert "Champion: none" in md and "accuracy, type choice | 50.0%" in md

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 import torch
 
-from medgrpo.evaluate.harness import evaluate_model, score_completions
+from medgrpo.evaluate.decoding import DecodingSettings
+from medgrpo.evaluate.harness import evaluate_model, read_chat_template, score_completions
 
 
 def _records(n: int) -> list[dict[str, Any]]:
@@ -84,14 +85,47 @@ def test_generation_is_batch_invariant_and_deterministic(tiny_model: Path) -> No
     assert [it.completion for it in four.items] == [it.completion for it in again.items]
     assert all(0 <= it.new_tokens <= 12 for it in four.items)
     assert four.metrics.n == 7
-    assert four.config == {
+    assert {k: four.config[k] for k in ("max_new_tokens", "temperature", "samples", "batch_size", "device")} == {
         "max_new_tokens": 12,
+        "temperature": 0.0,
+        "samples": 1,
         "batch_size": 4,
-        "seed": 0,
-        "decoding": "greedy",
         "device": "cpu",
-        "dtype": "float32",
     }
+    assert all(it.answer_status for it in four.items)  # every completion has the strict parser's status
+
+
+def test_sampling_gives_each_item_its_samples_reproducibly(tiny_model: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("the default device would be cuda here")
+    records = _records(3)
+    decoding = DecodingSettings(max_new_tokens=8, temperature=1.0, samples=3, seed=5)
+    first = evaluate_model(tiny_model, records, decoding=decoding, batch_size=2)
+    again = evaluate_model(tiny_model, records, decoding=decoding, batch_size=2)
+    assert [(it.id, it.sample) for it in first.items] == [(r["id"], s) for r in records for s in range(3)]
+    assert [it.completion for it in first.items] == [it.completion for it in again.items]
+    assert len({it.completion for it in first.items}) > 1  # sampled, not greedy
+    assert first.metrics.n == 3 and first.metrics.samples_per_item == 3
+    assert first.config["temperature"] == 1.0 and first.config["samples"] == 3
+
+
+def test_the_settings_system_prompt_and_chat_template_shape_the_prompt(tiny_model: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    seen: list[str] = []
+    from transformers import PreTrainedTokenizerBase
+
+    original = PreTrainedTokenizerBase.apply_chat_template
+
+    def spy(self, conversation, **kwargs):  # type: ignore[no-untyped-def]
+        text = original(self, conversation, **kwargs)
+        seen.append(str(text))
+        return text
+
+    monkeypatch.setattr(PreTrainedTokenizerBase, "apply_chat_template", spy)
+    template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}[assistant] "
+    decoding = DecodingSettings(max_new_tokens=2, system_prompt="Answer tersely.", chat_template=template)
+    evaluate_model(tiny_model, _records(1), decoding=decoding, device="cpu")
+    assert seen and seen[0].startswith("[system] Answer tersely.\n[user] ")
+    assert read_chat_template(tiny_model)  # the tiny model saves its template with the tokenizer
 
 
 def test_progress_reports_every_batch(tiny_model: Path) -> None:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from medgrpo.evaluate.metrics import paired_bootstrap_diff, proportion, summarize, wilson_interval
+from medgrpo.evaluate.metrics import (
+    answer_status,
+    item_scores,
+    min_detectable_drop,
+    paired_bootstrap_diff,
+    proportion,
+    summarize,
+    wilson_interval,
+)
 
 
 def test_wilson_interval_worked_example() -> None:
@@ -46,16 +54,64 @@ def test_summarize_groups_by_type_and_source() -> None:
     m = summarize(items)
     assert (m.n, m.accuracy.k, m.format_rate.k) == (5, 3, 3)
     assert m.accuracy.value == pytest.approx(0.6)
-    assert {k: (p.k, p.n) for k, p in m.by_answer_type.items()} == {
+    assert {k: (g.accuracy.k, g.accuracy.n) for k, g in m.by_answer_type.items()} == {
         "choice": (1, 2),
         "numeric": (2, 2),
         "yes_no_maybe": (0, 1),
     }
-    assert {k: (p.k, p.n) for k, p in m.by_source.items()} == {"medqa": (1, 2), "synth": (2, 2), "unknown": (0, 1)}
+    assert {k: (g.accuracy.k, g.accuracy.n) for k, g in m.by_source.items()} == {
+        "medqa": (1, 2),
+        "synth": (2, 2),
+        "unknown": (0, 1),
+    }
+    assert m.by_source["synth"].format_rate.value == 0.5
     flat = m.flat("candidate_")
     assert flat["candidate_accuracy"] == pytest.approx(0.6)
     assert flat["candidate_accuracy_type_numeric"] == 1.0
+    assert flat["candidate_format_rate_source_medqa"] == 1.0
     assert flat["candidate_n_items"] == 5.0
+
+
+def test_sampled_items_are_averaged_and_their_interval_rests_on_items() -> None:
+    # two items, 4 samples each: item a right in 3 of 4, item b in 1 of 4 -> accuracy 4/8 = 0.5 on 2 items
+    rows = [
+        {"id": "a", "correct": c, "format_ok": True, "answer_type": "choice", "source": "medqa", "new_tokens": 10}
+        for c in (True, True, True, False)
+    ] + [
+        {"id": "b", "correct": c, "format_ok": f, "answer_type": "numeric", "source": "synth", "new_tokens": 32}
+        for c, f in ((True, True), (False, False), (False, True), (False, False))
+    ]
+    m = summarize(rows, max_new_tokens=32)
+    assert (m.n, m.samples_per_item, m.accuracy.k, m.accuracy.n, m.accuracy.items) == (2, 4, 4, 8, 2)
+    assert m.accuracy.value == 0.5
+    # the Wilson interval of p = 0.5 on 2 items, not on 8 samples
+    assert (m.accuracy.low, m.accuracy.high) == pytest.approx(wilson_interval(1, 2))
+    assert m.format_rate.value == pytest.approx(6 / 8)
+    assert m.truncated_rate == 0.5 and m.mean_new_tokens == pytest.approx(21.0)
+    scores = {s.id: s for s in item_scores(rows)}
+    assert scores["a"].correct_rate == 0.75 and scores["a"].correct
+    assert scores["b"].correct_rate == 0.25 and not scores["b"].correct
+
+
+def test_extraction_failures_follow_the_strict_parser() -> None:
+    rows = [
+        {"id": "1", "correct": False, "format_ok": False, "answer_type": "choice", "answer_status": "missing"},
+        {"id": "2", "correct": False, "format_ok": True, "answer_type": "choice", "answer_status": "hedge"},
+        {"id": "3", "correct": True, "format_ok": True, "answer_type": "choice", "answer_status": "ok"},
+        {"id": "4", "correct": False, "format_ok": True, "answer_type": "numeric", "answer_status": "ok"},
+    ]
+    m = summarize(rows)
+    assert m.extraction_failures == 2
+    assert m.by_answer_type["choice"].extraction_failures == 2 and m.by_answer_type["numeric"].extraction_failures == 0
+    record = {"answer": "B", "answer_type": "choice", "options": {"A": "x", "B": "y"}}
+    assert answer_status("<think>t</think><answer>B</answer>", record) == "ok"
+    assert answer_status("<think>t</think><answer>A or B</answer>", record) == "hedge"
+    assert answer_status("no tags at all", record) == "missing"
+
+
+def test_min_detectable_drop_is_none_without_disagreement() -> None:
+    assert min_detectable_drop(500, 0.0, 0.05) is None
+    assert 0 < min_detectable_drop(500, 0.2, 0.05) < min_detectable_drop(100, 0.2, 0.05)  # type: ignore[operator]
 
 
 def test_proportion_of_nothing_is_zero_with_full_interval() -> None:
