@@ -37,8 +37,9 @@ def test_result(deid: Deidentifier, test_split: list[Note]) -> dict[str, Any]:
 
 
 def test_frozen_test_split_recall_and_precision(test_result: dict[str, Any]) -> None:
-    assert test_result["recall"] >= 0.99, test_result["misses"][:20]
-    assert test_result["precision"] >= 0.85, test_result["false_hits"][:20]
+    # figures only: the frozen split's misses and false hits are never printed (nobody may tune on them)
+    assert test_result["recall"] >= 0.99, f"recall {test_result['recall']:.4f} (misses not shown: frozen split)"
+    assert test_result["precision"] >= 0.85, f"precision {test_result['precision']:.4f} (false hits not shown)"
 
 
 def test_frozen_test_split_every_style_and_kind(test_result: dict[str, Any]) -> None:

@@ -7,7 +7,8 @@ not a date element (Safe Harbor keeps years) unless it is a birth year revealing
 
 Month/day pairs are told apart from fractions, ratios, doses and vital signs: ``1/2 NS``,
 ``5/5 strength``, ``2/6 murmur``, ``4/10 pain``, ``120/80``, ABGs (``7.35/40/80``), vent settings
-(``PS 10/5``) are not dates; a fraction-like pair (``3/4``) is a date only after a date cue (``on 3/4``).
+(``PS 10/5``) are not dates; a fraction-like pair (``3/4``) is a date only after a date cue (``on 3/4``) or
+with a leading zero (``2/03``: month and year); ``11-7 shift`` is a nursing shift.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ _RATIO_AFTER = re.compile(
     r"units?|beats|breaths|bpm|th\b|ths\b|hrs?|hours?|days?|wks?|weeks?|cups?|cans?|vision|acuity|"
     r"rass|gcs|on\s+(?:cpap|bipap|ps|vent)|peep|ps\b|cpap)"
 )
+_SHIFT_AFTER = re.compile(r"(?i)[ \t]*(?:shift|shft|nursing\s+shift)\b")
 _FRACTION_DENOMS = {2, 3, 4, 5, 6, 8, 10}
 _TIME_AFTER = re.compile(r"\s+(?:at\s+)?\d{1,2}:\d{2}\b")
 _ORDINAL_RE = re.compile(
@@ -166,6 +168,8 @@ class DateRecognizer:
                 mo, day = int(m.group(1)), int(m.group(2))
                 if not free(m.start(), m.end()):
                     continue
+                if _SHIFT_AFTER.match(text, m.end()):
+                    continue  # "on 11-7 shift", "7-3 shift": a nursing shift, not a date
                 before = text[max(0, m.start() - 24) : m.start()]
                 cue = _CUE_BEFORE.search(before) is not None
                 us_order = 1 <= mo <= 12 and 1 <= day <= 31
@@ -177,8 +181,8 @@ class DateRecognizer:
                 if not cue:
                     if _RATIO_BEFORE.search(before) or _RATIO_AFTER.match(text, m.end()):
                         continue
-                    if day in _FRACTION_DENOMS and (mo < day or mo in {5, 10}):
-                        continue  # 1/2, 3/4, 5/5, 2/6, 4/10: fractions and grades
+                    if day in _FRACTION_DENOMS and (mo < day or mo in {5, 10}) and not m.group(2).startswith("0"):
+                        continue  # 1/2, 3/4, 5/5, 2/6, 4/10: fractions and grades ("2/03" is a month and year)
                     if re.search(r"\d\s*$", before) or re.search(r"[/:]\s*$", before):
                         continue
                 elif _RATIO_AFTER.match(text, m.end()) and day in _FRACTION_DENOMS and mo <= day:

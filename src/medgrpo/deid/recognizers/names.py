@@ -21,13 +21,17 @@ from medgrpo.deid.recognizers.words import (
     AFTER_PERSON,
     CREDENTIALS,
     LABELS,
+    PHRASE_VERBS,
     RELATIONS,
+    ROLE_WORDS,
+    SERVICES,
     STRONG_WEAK_BEFORE,
     TITLES,
     UNITS_AFTER,
     WEAK_BEFORE,
     case_evidence,
     cue_form,
+    cue_typo,
     eponym_context,
     medical_phrase,
     prior,
@@ -46,13 +50,35 @@ _NOT_AFTER_RELATION = word_set(
     agrees agreed spoke speaks talked phoned very all both each the a an his her their our my your its him them us me
     he she they we i re regarding lives lived living passed died deceased hcp proxy home well much more less many"""
 )
+# first names that are also auxiliary verbs: after a relation word they are the verb only when a verb follows
+# ("brother will call") and the name otherwise ("brother will updated", "sister may and ...")
+_MODAL_NAMES = word_set("will may can")
+# words that cannot follow a modal verb: conjunctions, prepositions, past forms ("will updated", "may and")
+_NOT_AFTER_MODAL = word_set(
+    """and or but nor at in on by for with from of to as into is was are were has had does did called visited came
+    updated notified informed aware here there present who which that re"""
+)
+# what says "this word is the person": a predicate after a relative's name ("brother art will come", "son ed is hcp")
+_PERSON_PREDICATE = word_set(
+    """will would can could may might is was has had called calls visited visiting came comes arrived left phoned
+    spoke states stated says said wants wanted asked updated aware notified informed present here"""
+)
+# what comes between "the" and "family" without being a surname ("the whole family", "the pt's family")
+_FAMILY_MODIFIERS = word_set(
+    """whole entire extended immediate nuclear same other own new young large big small close loving supportive
+    concerned caring devoted grieving involved host foster adoptive biological blended patient patient's pt pt's
+    pts his her their our your my its this that these those any every each both all no some rest remaining"""
+)
+_FAMILY_WORDS = word_set("family fam families")
+_DETERMINERS = word_set("a an his her their our your my its this that pt's patient's whose")
 # labels after which the next word is a person's name, whatever it means elsewhere
 _NAME_LABEL = re.compile(
     r"(?i)(?:\b(?:name|patient|pt\s+name|caller|attending|resident|intern|fellow|pcp|provider|author|nok|hcp|proxy|"
     r"guardian|contact|cc|attn)\s*:|\b(?:signed|dictated|transcribed|cosigned|co-signed|electronically\s+signed)\s+by"
     r"\s*:?|\b(?:ordering|referring|primary)\s+(?:provider|physician|md|doctor)\s*:?)[ \t]*$"
 )
-_PERSON_SHORTHAND = re.compile(r"(?i)(?:^|[\s.,;:(])(?:per|paged|page|notified|d/w|w/)[ \t]+\Z")
+_PERSON_SHORTHAND = re.compile(r"(?i)(?:^|[\s.,;:(])(?:per|paged|page|notified|d/w)[ \t]+\Z")
+_VERB_WITH = re.compile(r"(?i)([a-z]+)[ \t]+(?:w/|with)[ \t]*\Z")
 _SIGN_OFF = re.compile(r"(?:^|[.!\n])[ \t]*-{1,2}[ \t]*$")
 _STATE_AFTER = re.compile(
     r",[ \t]*(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|NC|"
@@ -160,6 +186,9 @@ class NameRecognizer:
                 s = 0.0  # "lives in Boston", "Springfield, IL": a place (the location recognizer takes it)
             elif s < self.threshold and (self._relative_named(doc, i) or self._introduced(doc, i)):
                 s = self.threshold
+                self._strong[i] = self._strong[i] or self._relative_named(doc, i)
+            elif s < self.threshold and (self._family_named(doc, i) or self._double_cued(doc, i)):
+                s = self.threshold
             scores[i] = s
         flags = [s if s >= self.threshold else 0.0 for s in scores]
         self._inverted(doc, flags)
@@ -174,9 +203,66 @@ class NameRecognizer:
         t, p = toks[i], toks[i - 1]
         if cue_form(p) not in RELATIONS or not _RELATION_GAP.fullmatch(doc.gap(p, t)) or "\n" in doc.gap(p, t):
             return False
-        if not t.info.first or t.low in _NOT_AFTER_RELATION or t.info.vocab in {"clinical", "device", "geography"}:
+        if not t.info.first or t.low in TITLES or t.low in LABELS or t.low in CREDENTIALS or t.low in RELATIONS:
             return False
+        nxt = toks[i + 1] if i + 1 < len(toks) and "\n" not in doc.gap(t, toks[i + 1]) else None
+        if t.low in _MODAL_NAMES:
+            # "brother will updated", "sister may and brother art", "wife will." : not followed by a verb
+            return nxt is None or not _SPACE.fullmatch(doc.gap(t, nxt)) or self._not_a_verb(nxt)
+        if t.low in _NOT_AFTER_RELATION:
+            return False
+        if t.info.vocab in {"clinical", "device", "geography"}:
+            # "husband ed will visit", "brother art will come": a first name that is also shorthand, then a predicate
+            return (
+                0 < t.info.first <= 1000
+                and nxt is not None
+                and _SPACE.fullmatch(doc.gap(t, nxt)) is not None
+                and nxt.low in _PERSON_PREDICATE
+            )
         return not (t.info.english and t.info.english <= 10 and not (0 < t.info.first <= 1000))
+
+    @staticmethod
+    def _not_a_verb(t: Token) -> bool:
+        """``t`` cannot be the verb after a modal: a conjunction, preposition, or past form ("updated")."""
+        if t.low in _NOT_AFTER_MODAL:
+            return True
+        return len(t.low) >= 5 and t.low.endswith("ed") and not t.low.endswith("eed")
+
+    def _family_named(self, doc: Document, i: int) -> bool:
+        """``<surname> family``: "meeting with BROWN FAMILY", "the yarborough family" (not "the whole family",
+        "a young family", "pt's family")."""
+        toks = doc.tokens
+        t = toks[i]
+        if i + 1 >= len(toks) or toks[i + 1].low not in _FAMILY_WORDS or not _SPACE.fullmatch(doc.gap(t, toks[i + 1])):
+            return False
+        if t.low in _FAMILY_MODIFIERS or t.low in _NOT_AFTER_RELATION or t.low in ROLE_WORDS or len(t.low) < 3:
+            return False
+        if t.info.medical or t.info.vocab in {"geography", "device"} or t.low in SERVICES:
+            return False
+        if i > 0 and toks[i - 1].low in _DETERMINERS:
+            return False  # "a young family", "his own family": an adjective
+        surname = 0 < t.info.last <= 20000 or (not t.info.known and t.info.shape >= 0.0)
+        return surname and (t.info.vocab != "clinical" or 0 < t.info.last <= 1000)
+
+    def _double_cued(self, doc: Document, i: int) -> bool:
+        """A name that is also a word, between a person cue and a role or service: "seen by GREEN FROM RENAL",
+        "per bell (neuro res)", "d/w king of ID" (not "seen by renal", "per protocol (see orders)")."""
+        toks = doc.tokens
+        t = toks[i]
+        if i == 0 or i + 1 >= len(toks) or t.glued or len(t.low) < 3:
+            return False
+        if t.low in ROLE_WORDS or t.low in SERVICES or t.low in LABELS or t.low in TITLES or t.low in CREDENTIALS:
+            return False
+        if t.low in _NOT_AFTER_RELATION or t.info.medical or t.info.vocab in {"device", "geography"}:
+            return False
+        if not (0 < t.info.last <= 5000 or 0 < t.info.first <= 1000):
+            return False
+        before = doc.text[max(0, t.start - 24) : t.start]
+        if not (_PERSON_SHORTHAND.search(before) or self._phrase_cued(before)):
+            return False
+        after = doc.text[t.end : t.end + 30]
+        m = re.match(r"[ \t]*(?:(?:from|of|w/|with)[ \t]+|\([ \t]*|,[ \t]*)([A-Za-z/']+)", after, re.IGNORECASE)
+        return m is not None and (m.group(1).lower() in SERVICES or m.group(1).lower() in CREDENTIALS)
 
     @staticmethod
     def _placed(doc: Document, i: int) -> bool:
@@ -209,7 +295,7 @@ class NameRecognizer:
             return True
         named = t.info.is_name and not (t.info.english and t.info.english <= 20)
         unseen = not t.info.known and len(t.low) >= 4 and t.info.shape >= 0.5 and not t.glued
-        if (named or unseen) and (_PERSON_SHORTHAND.search(before) or _PHRASE_CUE.search(before)):
+        if (named or unseen) and (_PERSON_SHORTHAND.search(before) or self._phrase_cued(before)):
             return True  # "per camila", "spoke w/ heath", "paged glen", "per nercessian": shorthand naming a person
         # the second word of "Label: First Last" (up to the end of the clause)
         clause_end = re.match(
@@ -269,13 +355,22 @@ class NameRecognizer:
             return bonus
         if p.low in LABELS and _LABEL_GAP.fullmatch(gap):
             return 4.0
-        if _PHRASE_CUE.search(doc.text[max(0, t.start - 24) : t.start]):
-            return 3.0  # "spoke w/ x", "signed by x", "meeting with x"
+        if self._phrase_cued(doc.text[max(0, t.start - 24) : t.start]):
+            return 3.0  # "spoke w/ x", "signed by x", "meeting with x", "sopke w/ x"
         if p.low in STRONG_WEAK_BEFORE and _SPACE.fullmatch(gap):
             return 2.0  # "per weinsteiger", "paged smith": shorthand for a person
         if p.low in WEAK_BEFORE and _SPACE.fullmatch(gap):
             return 1.0
         return 0.0
+
+    @staticmethod
+    def _phrase_cued(before: str) -> bool:
+        """The text before a word ends in a phrase naming a person: "spoke w/", "seen by", "d/w", including a
+        verb misspelt by two swapped letters ("sopke w/")."""
+        if _PHRASE_CUE.search(before):
+            return True
+        m = _VERB_WITH.search(before)
+        return m is not None and len(m.group(1)) >= 4 and cue_typo(m.group(1).lower()) in PHRASE_VERBS
 
     def _cue_after(self, doc: Document, i: int) -> float:
         toks = doc.tokens
@@ -288,6 +383,8 @@ class NameRecognizer:
         if nx.low in CREDENTIALS and _CRED_GAP.fullmatch(gap):
             if nx.low in {"pa", "do", "pt", "ot", "rd"} and not (nx.is_upper and "," in gap):
                 return 0.0  # "pa" pulmonary artery, "do" the verb: only ", PA"
+            if i > 0 and _is_initial(toks[i - 1]) and re.fullmatch(r"\.?[ \t]+", doc.gap(toks[i - 1], t)):
+                return 5.5  # "J. QUARRINGTON RN": initial, surname, credential (a signature)
             return 4.0
         if cue_form(nx) in RELATIONS and re.fullmatch(r"[ \t]*[(,][ \t]*", gap):
             return 3.0  # "ming milinkovich (daughter)"
@@ -402,6 +499,14 @@ class NameRecognizer:
                     flags[m] = flags[k]
 
     @staticmethod
+    def _surname_ok(t: Token) -> bool:
+        """A common surname that is also a word may close a name: not a function word, cue or shorthand."""
+        low = t.low
+        if low in _NOT_AFTER_RELATION or low in AFTER_PERSON or low in UNITS_AFTER or low in SERVICES:
+            return False
+        return t.info.vocab not in {"clinical", "device", "geography"} and not t.info.medical
+
+    @staticmethod
     def _surname_after_particle(t: Token) -> bool:
         if t.glued or t.info.vocab in {"clinical", "device", "geography"} or len(t.low) < 2:
             return False
@@ -451,6 +556,8 @@ class NameRecognizer:
                 return True
             if j < i and t.info.first and other.info.last and (t.info.english == 0 or t.info.english > 10):
                 return True
+            if j > i and self._strong[i] and other.info.first and 0 < t.info.last <= 2000 and self._surname_ok(t):
+                return True  # "niece ROSE STONE": a common surname after a first name a relation word introduced
             if j < i and 0 < t.info.first <= 1000 and self._strong[i] and (t.sent_start or t.is_title):
                 return True  # "Bill Kowalski, RN": a common first name before a surname a credential confirms
             return bool(t.informative_case and t.is_title and t.info.is_name and base >= -3.5)

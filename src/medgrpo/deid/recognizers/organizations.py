@@ -6,7 +6,11 @@
   ``outside hosp``, ``community hospital`` on their own are generic and stay;
 - short hospital acronyms (``GH``, ``BWH``) after a transfer cue (``from``, ``to``, ``@``,
   ``transferred``) or before ``ED``/``ICU``/``hosp``;
+- a short name ending in ``general``, ``memorial`` or ``regional`` (``HOLLISTON GENERAL``, ``mass general``)
+  at the end of a phrase, and the facility words that continue a name after a transfer cue;
 - a name-like word after ``transferred from`` / ``admitted to``;
+- a word in no vocabulary after ``@`` or ``was at`` (``PT WAS @ BAYVIEW``): not a time, a rate, a clinical
+  word or a misspelling of one, so a place;
 - employers after ``works at`` / ``employed by`` / ``retired from``.
 """
 
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from medgrpo.deid.recognizers.words import case_evidence, eponym_context, prior
+from medgrpo.deid.recognizers.words import case_evidence, eponym_context, prior, typo_of_known
 from medgrpo.deid.text import Document, Token
 from medgrpo.deid.types import Span, word_set
 
@@ -62,6 +66,13 @@ _EMPLOYER_CUE = re.compile(
     r"(?i)\b(?:(?:works?|worked|working|employed|volunteers?|volunteered)\s+(?:as\s+(?:an?\s+)?[a-z]+(?:\s+[a-z]+)?\s+)?"
     r"(?:at|for|by)|employer(?:\s+is)?:?|job\s+(?:at|with)|retired\s+from|(?:former\s+)?employee\s+(?:of|at))\s+(?:the\s+)?$"
 )
+# a facility's short name ends in one of these ("Holliston General", "Lawrence Memorial") when no noun follows
+_SHORT_HEADS = word_set("general memorial regional")
+# facility words that continue a name found after a transfer cue ("from Holliston General Hospital")
+_CONTINUES = word_set("general memorial regional community medical hospital hosp center centre ctr clinic rehab")
+_AT_CUE = re.compile(
+    r"(?i)(?:@|\b(?:was|is|been|stayed|staying|hospitalized|admitted|seen|treated)[ \t]+(?:at|@))[ \t]*\Z"
+)
 _STATE_ABBR = word_set(
     "al ak az ar ca co ct de dc fl ga hi id il in ia ks ky la me md ma mi mn ms mo mt ne nv nh nj nm ny nc nd oh "
     "ok or pa ri sc sd tn tx ut vt va wa wv wi wy"
@@ -94,6 +105,8 @@ class OrganizationRecognizer:
                 t.low == "home" and i > 0 and toks[i - 1].low in _HOME_LEAD
             ):
                 head_start = i - 1
+            elif t.low in _SHORT_HEADS and i > 0 and self._short_head(doc, i):
+                head_start = i
             if head_start is not None:
                 span = self._walk_back(doc, head_start, i)
                 if span is not None:
@@ -101,8 +114,52 @@ class OrganizationRecognizer:
                 continue
             if 2 <= len(t.text) <= 5 and self._acronym(doc, i):
                 out.append(Span(t.start, t.end, "ORGANIZATION", 0.7))
+        out.extend(self._after_at(doc))
         out.extend(self._after_cue(doc, _TRANSFER_CUE, strict=True))
         out.extend(self._after_cue(doc, _EMPLOYER_CUE, strict=False))
+        return out
+
+    @staticmethod
+    def _short_head(doc: Document, i: int) -> bool:
+        """``general`` in "FROM HOLLISTON GENERAL ON 3/4" ends a facility's name; in "general surgery", "in general",
+        "GENERAL WEAKNESS" it does not (a noun follows, or nothing name-like precedes)."""
+        toks = doc.tokens
+        p = toks[i - 1]
+        if not re.fullmatch(r"[ \t]+", doc.gap(p, toks[i])) or p.low in _STOP or p.low in _GENERIC:
+            return False
+        if not (_nameish(p) or p.low in _ORG_WORDS) or p.info.vocab in {"clinical", "device"} or p.info.medical:
+            return False
+        if i + 1 < len(toks):
+            nxt = toks[i + 1]
+            gap = doc.gap(toks[i], nxt)
+            if (
+                re.fullmatch(r"[ \t]+", gap)
+                and nxt.low not in _STOP
+                and nxt.low not in _ACRONYM_AFTER
+                and nxt.low not in {"on", "via", "for", "with", "until", "where", "x", "er", "ed"}
+            ):
+                return False  # "general surgery", "memorial service": a noun follows
+        return True
+
+    @staticmethod
+    def _after_at(doc: Document) -> list[Span]:
+        """A word in no vocabulary right after ``@`` or ``was at`` ("PT WAS @ BAYVIEW", "@ mercyhurst"): times,
+        rates, bedside and clinical words are all known, misspellings of them are recognised."""
+        toks = doc.tokens
+        out: list[Span] = []
+        for i, t in enumerate(toks):
+            if t.info.known or t.glued or len(t.low) < 4 or t.info.shape < -1.0:
+                continue
+            if not _AT_CUE.search(doc.text[max(0, t.start - 24) : t.start]) or typo_of_known(t.low):
+                continue
+            end = t.end
+            k = i + 1
+            while k < len(toks) and k < i + 3 and re.fullmatch(r"[ \t]+", doc.gap(toks[k - 1], toks[k])):
+                if toks[k].low not in _CONTINUES:
+                    break
+                end = toks[k].end
+                k += 1
+            out.append(Span(t.start, end, "ORGANIZATION", 0.7))
         return out
 
     def _walk_back(self, doc: Document, head_start: int, head_end: int) -> Span | None:
@@ -163,6 +220,9 @@ class OrganizationRecognizer:
                 u = toks[k]
                 if k > i and not re.fullmatch(r"[ \t]+|[ \t]*&[ \t]*|-", doc.gap(toks[k - 1], u)):
                     break
+                if k > i and u.low in _CONTINUES:
+                    k += 1  # "from Holliston General", "to Lahey Clinic"
+                    continue
                 ok = (_nameish(u) if strict else (u.is_title or u.is_upper or _nameish(u))) and not eponym_context(
                     doc, k
                 )

@@ -4,7 +4,8 @@ Shapes: NANP (``(617) 555-0182``, ``617.555.0182``, ``1-800-555-0199``, 7-digit 
 international (``+44 20 7946 0958``, ``0044 20 ...``), other national forms starting with 0 that
 :mod:`phonenumbers` (a Presidio dependency, offline) accepts for some region (``020 7946 0958``,
 ``01 23 45 67 89``), and numbers after a cue (``pager 12345``, ``beeper #3-4567``, ``ext 4412``,
-``x4412`` after a phone number, ``call 5550182``). A ``fax`` cue makes it FAX.
+``x4412`` after a phone number, ``call 5550182``; after a pager or beeper cue three digits too: ``beeper #123``).
+A ``fax`` cue makes it FAX.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ _CUE_RE = re.compile(
     r"(?i)\b(?:phone|ph|tel|telephone|telefon|t\u00e9l\u00e9phone|telefono|handy|mobil|cell|cellphone|mobile|mob|home|work|pager|pgr|beeper|bpr|page|paged|"
     r"ext|extension|fax|call|called|calling|reach|reached|contact|number|no|#)\b\.?\s*(?:#|no\.?|number|at|is|:)?\s*"
     r"(?P<value>\(?\d[\d().\s-]{2,16}\d)(?![\w/]|[.,]\d)"
+)
+_SHORT_PAGER_RE = re.compile(
+    r"(?i)\b(?:pager|pgr|beeper|bpr)\b\.?[ \t]*(?:#|no\.?|number|:)?[ \t]*(?P<value>\d{3})(?![\w/.,]\d|\d)"
 )
 _PAGER_SHAPE = re.compile(r"(?<![\w/.:-])\d-\d{4}(?![\w/-]|[.,]\d)")
 _FAX_RE = re.compile(r"(?i)\bfax|facsimile")
@@ -70,7 +74,7 @@ class PhoneRecognizer:
 
     def analyze(self, doc: Document) -> list[Span]:
         text = doc.text
-        if sum(c.isdigit() for c in text) < 4:
+        if sum(c.isdigit() for c in text) < 3:
             return []
         found: list[tuple[int, int, float]] = []
         for m in _NANP_RE.finditer(text):
@@ -95,6 +99,9 @@ class PhoneRecognizer:
             if not pager and _looks_like_times(value):
                 continue
             found.append((m.start("value"), m.end("value"), 0.85))
+        for m in _SHORT_PAGER_RE.finditer(text):
+            if not _UNIT_AFTER.match(text, m.end("value")):
+                found.append((m.start("value"), m.end("value"), 0.7))  # "beeper #123", "pgr 456": a short pager
         for m in _PAGER_SHAPE.finditer(text):
             if not _UNIT_AFTER.match(text, m.end()):
                 found.append((m.start(), m.end(), 0.6))  # "4-4817": the shape of an internal pager/extension

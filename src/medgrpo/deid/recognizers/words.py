@@ -65,10 +65,28 @@ _DISEASE_MORPH = re.compile(
     r"plegia|paresis|ism|iasis)$"
 )
 _EDITION = re.compile(r"(?i)['’]?s?,?[ \t]+\d{1,2}(?:st|nd|rd|th)?[ \t]*(?:/[ \t]*e\b|ed\b|edn\b|edition\b)")
+_SCORE_AFTER = re.compile(r"[ \t]*[:=]?[ \t]*\d{1,2}(?![\d/-])")
 EPONYM_BEFORE = word_set("tetralogy pentalogy triad syndrome disease sign law of")
 _CHAIN_STOP = word_set(
     """the a an and or of in on at to for with by from is was are were be as that this his her their its he she they
     it who which per dr mr mrs ms"""
+)
+# a team, service or role: what follows a clinician's name in shorthand ("green from renal", "bell (neuro res)")
+SERVICES = word_set(
+    """renal neph nephro nephrology cards cardiology cardiac gi id pulm pulmonary neuro neurology neurosurg neurosurgery
+    nsurg surgery surg surgical ortho orthopedics uro urology onc oncology heme hemeonc psych psychiatry derm ent
+    ophtho plastics vasc vascular trauma ctsurg cts thoracic ep anesthesia anesthesiology rad radiology ir icu micu sicu
+    ccu csru team teams service res resident residents fellow intern attending md np pa rn ho sw cm pt ot rt slp
+    pharmacy pharm nutrition chaplain case mgmt palliative hospice ethics transplant hepatology liver endocrine endo
+    rheum geri geriatrics nursing medicine med medical icu's ob gyn peds infectious critical care consult consults
+    social work wound respiratory speech pain acute"""
+)
+# words that name a role, not a person ("seen by fellow from renal", "per attending (neuro)")
+ROLE_WORDS = word_set(
+    """fellow fellows resident residents res intern interns attending attendings doc docs doctor doctors staff team
+    someone somebody nurse nurses charge primary covering consultant consult pharmacist therapist tech techs provider
+    providers surgeon surgeons anesthesiologist intensivist hospitalist radiologist physician physicians house
+    officer"""
 )
 UNITS_AFTER = word_set(
     """mg mcg ug g gm gram grams kg ml cc l units unit u iu meq mmol mm cm mmhg tab tabs tablet tablets cap caps puff
@@ -76,9 +94,14 @@ UNITS_AFTER = word_set(
 )
 
 
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz"
+
+
 @lru_cache(maxsize=50_000)
-def _typo_of_known(low: str) -> bool:
-    """``low`` is an everyday or clinical word with two adjacent letters swapped ("pateint", "dsicharge")."""
+def typo_of_known(low: str) -> bool:
+    """``low`` misspells an everyday, medical or clinical word: two adjacent letters swapped ("pateint",
+    "dsicharge"), or, for words of six letters or more, a clinical or medical word with one letter dropped,
+    added or changed ("suctoned", "hepirin", "propofal"). A misspelled clinical word is not a name."""
     from medgrpo.deid.lexicon import load_lexicon
 
     lex = load_lexicon()
@@ -89,11 +112,37 @@ def _typo_of_known(low: str) -> bool:
             return True
         if info.vocab == "clinical" or cand in _CUE_WORDS:
             return True
+    if len(low) < 6 or not low.isalpha():
+        return False
+    # one letter dropped, added or changed: a word of the hand-curated clinical vocabulary ("suctoned", "hepirin",
+    # "dilaudad") unless the spelling is strongly name-like, or any medical word when the spelling is not
+    # name-like at all. Everyday English is left out on purpose: surnames and town names sit one edit from
+    # many English words ("greben" / "grebes", "redstead" / "bedstead", "walders" / "welders").
+    shape = lex.spelling(low)
+    if shape >= 2.5:
+        return False
+    medical, vocab = lex.medical, lex.vocab
+    firsts, lasts = lex.first_rank, lex.last_rank
+    for cand in _edits1(low):
+        if cand in firsts or cand in lasts or cand in lex.places:
+            continue
+        if vocab.get(cand) in {"clinical", "device"} or (shape < -0.5 and cand in medical):
+            return True
     return False
 
 
+def _edits1(low: str) -> set[str]:
+    """Every string one deletion, insertion or substitution away from ``low`` (lower-case letters)."""
+    splits = [(low[:k], low[k:]) for k in range(len(low) + 1)]
+    out = {a + b[1:] for a, b in splits if b}
+    out |= {a + c + b[1:] for a, b in splits if b for c in _ALPHABET if c != b[0]}
+    out |= {a + c + b for a, b in splits for c in _ALPHABET}
+    out.discard(low)
+    return out
+
+
 @lru_cache(maxsize=20_000)
-def _cue_typo(low: str) -> str:
+def cue_typo(low: str) -> str:
     for k in range(len(low) - 1):
         cand = low[:k] + low[k + 1] + low[k] + low[k + 2 :]
         if cand in _CUE_WORDS:
@@ -105,7 +154,7 @@ def cue_form(t: Token) -> str:
     """The token's lower-case form, or the cue word it misspells by two swapped letters ("husbnad", "daughetr")."""
     if t.info.known or len(t.low) < 4:
         return t.low
-    return _cue_typo(t.low)
+    return cue_typo(t.low)
 
 
 _ENGLISH_PENALTY = ((10, -9.0), (20, -7.0), (35, -5.5), (40, -5.0), (50, -4.0), (55, -3.5), (60, -3.0), (70, -2.0))
@@ -168,7 +217,7 @@ def _prior(low: str, info: WordInfo) -> float:
         base = strength
     elif info.place:
         base = 1.0
-    elif len(low) >= 5 and _typo_of_known(low):
+    elif len(low) >= 5 and typo_of_known(low):
         base = -2.5  # a typo of a known word, not a name
     else:
         base = 0.3 + max(-2.5, min(1.2, 0.6 * info.shape))  # a word in no list: its spelling decides
@@ -179,7 +228,9 @@ def _prior(low: str, info: WordInfo) -> float:
     return base
 
 
-_CUE_WORDS = RELATIONS | TITLES | LABELS | word_set("pager beeper called spoke signed dictated")
+# verbs that name a person after "w/" or "with" ("spoke w/ x", "sopke w/ x" with two letters swapped)
+PHRASE_VERBS = word_set("spoke spoken speaking talked talking discussed met meeting conferred consulted")
+_CUE_WORDS = RELATIONS | TITLES | LABELS | PHRASE_VERBS | word_set("pager beeper called spoke signed dictated")
 
 
 def _proper_like(t: Token) -> bool:
@@ -241,6 +292,8 @@ def eponym_context(doc: Document, i: int) -> bool:
                 return True
     if i >= 2 and toks[i - 1].low == "of" and toks[i - 2].low in EPONYM_BEFORE:
         return True  # "tetralogy of Fallot"
+    if t.info.vocab == "eponym" and _SCORE_AFTER.match(doc.text, t.end):
+        return True  # "BRADEN 13", "Glasgow 9", "RAMSAY: 3": a scale written with its value
     return t.info.vocab == "eponym" and i > 0 and toks[i - 1].low in {"von", "van", "de", "du"}
 
 
