@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 EXTRAS := airflow,train,deid,k8s,dev
 PYTEST_FLAGS ?=
 
-.PHONY: install demo test test-fast lint format bench-ingest bench-deid clean-state image-test
+.PHONY: install demo demo-distributed test test-fast lint format bench-ingest bench-deid clean-state image-test
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ install: $(STAMP)
 
 demo: install
 	$(VENV)/bin/medgrpo demo
+
+# The same chain on the CeleryExecutor: two workers (own folder, HOME, TMPDIR each) sharing only S3 (a moto
+# server), PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379, a database of its own). See docs/deploy.md.
+demo-distributed: install
+	$(VENV)/bin/medgrpo demo --distributed
 
 # The full tier: unit, DAG integrity and integration tests against real PostgreSQL, MLflow, Airflow, moto.
 test: install

@@ -45,6 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--airflow-db", default=None, help="Airflow metadata DB URI (default: SQLite in the state dir)")
     parser.add_argument("--mlflow-db", default=None, help="MLflow backend store URI (default: SQLite in the state dir)")
     parser.add_argument(
+        "--distributed",
+        action="store_true",
+        help="run the chain on the CeleryExecutor with two workers sharing only S3 (moto), PostgreSQL and Redis "
+        "(medgrpo.demo_distributed)",
+    )
+    parser.add_argument(
         "--gate-policy",
         default="demo",
         help="gate policy the demo's Airflow uses (default: demo, the permissive packaged policy for the tiny model)",
@@ -182,6 +188,10 @@ def stop_on_signals() -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.distributed:
+        from medgrpo.demo_distributed import run as run_distributed
+
+        return run_distributed(args)
     from medgrpo.services.airflow_stack import AirflowStack
     from medgrpo.services.mlflow_server import start_mlflow_server
     from medgrpo.train.tiny import build_tiny_model

@@ -1,9 +1,12 @@
 """A real Airflow 3 deployment on loopback: api-server, scheduler, dag-processor, triggerer.
 
 Each component is its own process (``airflow standalone`` leaves children behind on SIGTERM),
-with LocalExecutor and a small parallelism for a 2-core machine. The metadata database is
-SQLite (demo) or PostgreSQL (tests, production-like). The REST API is used with a JWT from
-``POST /auth/token`` (SimpleAuthManager, password fixed through a passwords file).
+with a small parallelism for a 2-core machine. The executor is the LocalExecutor, or the
+CeleryExecutor (``executor="CeleryExecutor"`` with a broker and result backend), whose workers are
+:class:`~medgrpo.services.celery_workers.CeleryWorker` processes started with :meth:`AirflowStack.start_worker`.
+Pools named in ``pools`` are created before the components start. The metadata database is
+SQLite (demo) or PostgreSQL (tests, production-like; required by Celery). The REST API is used
+with a JWT from ``POST /auth/token`` (SimpleAuthManager, password fixed through a passwords file).
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import requests
 
+from medgrpo.services.celery_workers import CeleryWorker
 from medgrpo.services.process import ManagedProcess, free_port, wait_http
 
 log = logging.getLogger(__name__)
@@ -37,6 +41,7 @@ _SECRETS_BY_COMPONENT: dict[str, tuple[tuple[str, str], ...]] = {
     "scheduler": (("AIRFLOW__API_AUTH__JWT_SECRET", "jwt_secret"),),
     "dag-processor": (),
     "triggerer": (),
+    "celery-worker": (),  # runs tasks with the token the scheduler put in each workload; holds no key
 }
 TERMINAL_STATES = {"success", "failed"}
 ADMIN_USER = "admin"
@@ -53,7 +58,15 @@ class AirflowStack:
     port: int | None = None
     extra_env: Mapping[str, str] = field(default_factory=dict)
     parallelism: int = 3
+    #: ``LocalExecutor`` or ``CeleryExecutor`` (then ``celery_broker_url`` and ``celery_result_backend``).
+    executor: str = "LocalExecutor"
+    celery_broker_url: str | None = None
+    #: Celery result backend, e.g. ``db+postgresql://…`` (a database every worker reaches).
+    celery_result_backend: str | None = None
+    #: Airflow pools created at start: name -> (slots, description).
+    pools: Mapping[str, tuple[int, str]] = field(default_factory=dict)
     processes: list[ManagedProcess] = field(default_factory=list, init=False)
+    workers: list[CeleryWorker] = field(default_factory=list, init=False)
     _token: str | None = field(default=None, init=False, repr=False)
 
     @property
@@ -102,7 +115,7 @@ class AirflowStack:
                 "AIRFLOW_HOME": str(self.home.resolve()),
                 "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder.resolve()),
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__EXECUTOR": self.executor,
                 "AIRFLOW__CORE__PARALLELISM": str(self.parallelism),
                 "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(self.parallelism),
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
@@ -128,13 +141,19 @@ class AirflowStack:
                 del env[name]
         if self.plugins_folder is not None:
             env["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(self.plugins_folder.resolve())
+        if self.celery_broker_url:
+            env["AIRFLOW__CELERY__BROKER_URL"] = self.celery_broker_url
+        if self.celery_result_backend:
+            env["AIRFLOW__CELERY__RESULT_BACKEND"] = self.celery_result_backend
         env.update(self.extra_env)
         for option, filename in _SECRETS_BY_COMPONENT.get(component or "", ()):
             env[f"{option}_CMD"] = f"cat {shlex.quote(str((self.secrets_dir / filename).resolve()))}"
         return env
 
     def start(self, timeout: float = 240.0) -> AirflowStack:
-        """Migrate the database, start the four components and wait for the API."""
+        """Migrate the database, create the pools, start the four components and wait for the API."""
+        if self.executor == "CeleryExecutor" and not (self.celery_broker_url and self.celery_result_backend):
+            raise ValueError("the CeleryExecutor needs celery_broker_url and celery_result_backend")
         self.port = self.port or free_port()
         airflow = [sys.executable, "-m", "airflow"]
         started = time.monotonic()
@@ -144,6 +163,8 @@ class AirflowStack:
         if migrate.returncode != 0:
             raise RuntimeError(f"airflow db migrate failed (exit {migrate.returncode}):\n{migrate.stderr[-3000:]}")
         log.info("airflow db migrated in %.1f s", time.monotonic() - started)
+        if self.pools:
+            self.create_pools(timeout=timeout)
         logs = self.home / "logs" / "components"
         try:
             for component in COMPONENTS:
@@ -159,17 +180,59 @@ class AirflowStack:
             raise
         return self
 
+    def create_pools(self, timeout: float = 120.0) -> None:
+        """Create (or resize) the pools in ``pools`` with ``airflow pools import`` (one process for all).
+
+        Tasks that name a pool which does not exist are never scheduled, so this runs before the
+        components start (what ``airflow pools set NAME SLOTS DESCRIPTION`` does by hand).
+        """
+        spec = {
+            name: {"slots": int(slots), "description": description, "include_deferred": False}
+            for name, (slots, description) in self.pools.items()
+        }
+        path = self.home / "pools.json"
+        path.write_text(json.dumps(spec, indent=1))
+        done = subprocess.run(
+            [sys.executable, "-m", "airflow", "pools", "import", str(path)],
+            env=self.environment(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"airflow pools import failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+        log.info("airflow pools: %s", ", ".join(f"{n} ({s[0]} slots)" for n, s in self.pools.items()))
+
+    def start_worker(self, name: str, root: Path, queues: Sequence[str], concurrency: int = 1) -> CeleryWorker:
+        """Start one Celery worker (CeleryExecutor) in the empty folder ``root``; see :class:`CeleryWorker`."""
+        if self.executor != "CeleryExecutor" or not self.celery_broker_url:
+            raise ValueError(f"Celery workers need executor='CeleryExecutor' and a broker, found {self.executor!r}")
+        worker = CeleryWorker(name, root, list(queues), self.celery_broker_url, concurrency)
+        self.workers.append(worker)
+        worker.start(self.environment("celery-worker"))
+        return worker
+
     def stop(self) -> None:
-        """Stop every component (scheduler first, so no new task starts), each as a process group."""
+        """Stop every component and worker, each as a process group: the scheduler (no new task starts) before the
+        workers, the API server (which running tasks report to) last."""
+        api = [p for p in self.processes if p.name == "airflow-api-server"]
         for proc in reversed(self.processes):
+            if proc not in api:
+                proc.stop()
+        for worker in self.workers:
+            worker.stop()
+        for proc in api:
             proc.stop()
         self.processes.clear()
+        self.workers.clear()
 
     def check_alive(self) -> None:
-        """Raise naming the component (and its log tail) if any component has exited."""
+        """Raise naming the component or worker (and its log tail) if any has exited."""
         for proc in self.processes:
             if proc.poll() is not None:
                 raise RuntimeError(f"{proc.name} exited with code {proc.poll()}:\n{proc.tail()}")
+        for worker in self.workers:
+            worker.check_alive()
 
     # ---- REST API -------------------------------------------------------------------------
     def token(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,8 @@ class MlflowServer:
     process: ManagedProcess
     backend_store_uri: str
     artifacts_dir: Path
+    #: Where the server stores artifacts: ``artifacts_dir``, or the s3:// destination it was given.
+    artifacts_destination: str = ""
 
     def stop(self) -> None:
         self.process.stop()
@@ -29,11 +32,16 @@ def start_mlflow_server(
     backend_store_uri: str | None = None,
     port: int | None = None,
     timeout: float = 120.0,
+    artifacts_destination: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
 ) -> MlflowServer:
     """Start ``mlflow server`` with artifacts proxied from ``state_dir/mlflow/artifacts``.
 
     ``backend_store_uri`` defaults to SQLite under ``state_dir`` (a ``postgresql://`` URI works
     the same). Job execution is disabled, so the server is one process with one worker.
+    ``artifacts_destination`` (e.g. ``s3://bucket/mlflow``) replaces the local artifact folder: clients
+    upload through the server (``mlflow-artifacts:/`` URIs), which writes to S3 with the credentials and
+    ``MLFLOW_S3_ENDPOINT_URL`` in ``extra_env`` (added to this process's environment).
     """
     root = Path(state_dir, "mlflow").resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -50,6 +58,8 @@ def start_mlflow_server(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    env.update(extra_env or {})
+    destination = artifacts_destination or str(artifacts)
     argv = [
         sys.executable,
         "-m",
@@ -58,7 +68,7 @@ def start_mlflow_server(
         "--backend-store-uri",
         backend,
         "--artifacts-destination",
-        str(artifacts),
+        destination,
         "--serve-artifacts",
         "--host",
         "127.0.0.1",
@@ -74,4 +84,6 @@ def start_mlflow_server(
     except BaseException:
         proc.stop()
         raise
-    return MlflowServer(url=url, process=proc, backend_store_uri=backend, artifacts_dir=artifacts)
+    return MlflowServer(
+        url=url, process=proc, backend_store_uri=backend, artifacts_dir=artifacts, artifacts_destination=destination
+    )
