@@ -115,7 +115,9 @@ def test_a_remote_executor_with_s3_and_an_mlflow_server_is_fine(monkeypatch: pyt
     ("tracking", "found"),
     [("", "MLFLOW_TRACKING_URI is empty"), ("sqlite:///x.db", "sqlite:///x.db is a store on one machine")],
 )
-def test_a_remote_executor_needs_a_shared_mlflow_store(monkeypatch: pytest.MonkeyPatch, tracking: str, found: str) -> None:
+def test_a_remote_executor_needs_a_shared_mlflow_store(
+    monkeypatch: pytest.MonkeyPatch, tracking: str, found: str
+) -> None:
     monkeypatch.setenv("MEDGRPO_WORK_URI", "s3://lake/w")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking)
     with pytest.raises(SharedStorageError, match=found):
