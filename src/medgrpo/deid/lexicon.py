@@ -90,7 +90,7 @@ class Lexicon:
         if hit is not None:
             return hit
         low = fold(word)
-        base = low[:-2] if low.endswith(("'s", "’s")) else low
+        base = low[:-2] if low.endswith(("'s", "’s", "'d", "’d")) else low  # pt's, sx'd, d/c'd: the word itself
         bare = base.replace("'", "").replace("’", "")  # o'neill -> oneill (the census spelling)
         info = WordInfo(
             english=self.english.get(low) or self.english.get(base, 0),

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-from medgrpo.deid.lexicon import Lexicon, WordInfo, load_lexicon
+from medgrpo.deid.lexicon import Lexicon, WordInfo, fold, load_lexicon
 
 # a word: letters, with internal apostrophes (o'brien, pt's); hyphenated names are two tokens
 _WORD_RE = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
@@ -120,7 +120,9 @@ class Document:
         markers = self.option_markers
         out: list[Token] = []
         li = 0
-        for m in _WORD_RE.finditer(text):
+        matches = list(_WORD_RE.finditer(text))
+        compound = self._compounds(matches)
+        for k, m in enumerate(matches):
             while li < len(line_styles) - 1 and m.start() > line_styles[li][0]:
                 li += 1
             before = text[max(0, m.start() - 12) : m.start()]
@@ -132,15 +134,31 @@ class Document:
                 sent_start = True  # the first word of an answer option
             word = m.group(0)
             a, b = m.start(), m.end()
+            info = compound.get(k) or lex.info(word)
             glued = (a > 0 and (text[a - 1].isdigit() or text[a - 1] == "_")) or (
                 b < len(text) and (text[b].isdigit() or text[b] == "_")
             )
             out.append(
                 Token(
-                    len(out), a, b, word, word.lower(), lex.info(word), line_styles[li][1], sent_start,
+                    len(out), a, b, word, word.lower(), info, line_styles[li][1], sent_start,
                     glued=glued, marker=a in markers,
                 )
             )  # fmt: skip
+        return out
+
+    def _compounds(self, matches: list[re.Match[str]]) -> dict[int, WordInfo]:
+        """Vocabulary facts for the parts of a hyphenated word the vocabulary lists whole ("Jackson-Pratt",
+        "steri-strips", "sub-q", "swan-ganz"): each part is the known compound, not a name on its own."""
+        out: dict[int, WordInfo] = {}
+        text, vocab = self.text, self.lex.vocab
+        for k in range(len(matches) - 1):
+            a, b = matches[k], matches[k + 1]
+            if a.end() + 1 != b.start() or text[a.end()] != "-":
+                continue
+            joined = f"{a.group(0)}-{b.group(0)}"
+            if fold(joined) in vocab:
+                info = self.lex.info(joined)
+                out[k] = out[k + 1] = info
         return out
 
     def gap(self, a: Token, b: Token) -> str:

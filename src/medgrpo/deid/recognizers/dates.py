@@ -78,6 +78,15 @@ _RATIO_AFTER = re.compile(
     r"units?|beats|breaths|bpm|th\b|ths\b|hrs?|hours?|days?|wks?|weeks?|cups?|cans?|vision|acuity|"
     r"rass|gcs|on\s+(?:cpap|bipap|ps|vent)|peep|ps\b|cpap)"
 )
+# a unit or ventilation mode after a number pair makes it a quantity or a setting, whatever came before
+_QUANTITY_AFTER = re.compile(
+    r"(?i)[ \t]*(?:l\b|lpm|liters?|litres?|l/min|mg|mcg|ml|cc|units?|u\b|meq|mmol|mmhg|cm|mm|kg|g\b|gm|%|"
+    r"bipap|cpap|peep|ps\b|psv|ac\b|simv|prvc|vent\b|nc\b|fio2|mask|face\s*tent)"
+)
+_SETTING_BEFORE = re.compile(
+    r"(?i)\b(?:weaned|wean|weaning|increased|decreased|titrated|changed|turned|dropped|placed|put|back)\s+"
+    r"(?:up\s+|down\s+|back\s+)?(?:to|on)\s+$"
+)
 _SHIFT_AFTER = re.compile(r"(?i)[ \t]*(?:shift|shft|nursing\s+shift)\b")
 _FRACTION_DENOMS = {2, 3, 4, 5, 6, 8, 10}
 _TIME_AFTER = re.compile(r"\s+(?:at\s+)?\d{1,2}:\d{2}\b")
@@ -187,6 +196,8 @@ class DateRecognizer:
                         continue
                 elif _RATIO_AFTER.match(text, m.end()) and day in _FRACTION_DENOMS and mo <= day:
                     continue
+                elif _QUANTITY_AFTER.match(text, m.end()) or _SETTING_BEFORE.search(before):
+                    continue  # "on 2-4 L NC", "on 12/5 BiPAP", "weaned to 10/5": a quantity or a setting
                 end = m.end()
                 tail = _RANGE_TAIL.match(text, end)
                 if tail is not None:

@@ -69,8 +69,17 @@ _FAMILY_MODIFIERS = word_set(
     concerned caring devoted grieving involved host foster adoptive biological blended patient patient's pt pt's
     pts his her their our your my its this that these those any every each both all no some rest remaining"""
 )
+_CALENDAR = word_set(
+    """january february march april may june july august september october november december jan feb mar apr jun
+    jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur
+    thurs fri sat sun"""
+)
 _FAMILY_WORDS = word_set("family fam families")
-_DETERMINERS = word_set("a an his her their our your my its this that pt's patient's whose")
+# what introduces a family by its surname: "with the BROWN family", "met w/ yarborough family", "called smith family"
+_BEFORE_FAMILY_NAME = word_set("the with w met called updated notified informed to per by and from for")
+_FAMILY_NOT_NAMED = re.compile(
+    r"(?i)[ \t]+(?:support|supports|supportive|hx|history|dynamics|systems?|practice|medicine)\b"
+)
 # labels after which the next word is a person's name, whatever it means elsewhere
 _NAME_LABEL = re.compile(
     r"(?i)(?:\b(?:name|patient|pt\s+name|caller|attending|resident|intern|fellow|pcp|provider|author|nok|hcp|proxy|"
@@ -239,10 +248,15 @@ class NameRecognizer:
             return False
         if t.info.medical or t.info.vocab in {"geography", "device"} or t.low in SERVICES:
             return False
-        if i > 0 and toks[i - 1].low in _DETERMINERS:
-            return False  # "a young family", "his own family": an adjective
-        surname = 0 < t.info.last <= 20000 or (not t.info.known and t.info.shape >= 0.0)
-        return surname and (t.info.vocab != "clinical" or 0 < t.info.last <= 1000)
+        if i == 0 or toks[i - 1].low not in _BEFORE_FAMILY_NAME or "\n" in doc.gap(toks[i - 1], t):
+            return False  # "has good family support", "a young family": an adjective, not "with BROWN family"
+        if _FAMILY_NOT_NAMED.match(doc.text, toks[i + 1].end):
+            return False  # "strong family support", "family hx"
+        if not (0 < t.info.last <= 20000 or (not t.info.known and t.info.shape >= 0.0)):
+            return False
+        if (t.info.english and t.info.english <= 35) or t.info.vocab == "clinical":
+            return 0 < t.info.last <= 1000  # a word only when also a frequent surname ("brown", "green", "young")
+        return True
 
     def _double_cued(self, doc: Document, i: int) -> bool:
         """A name that is also a word, between a person cue and a role or service: "seen by GREEN FROM RENAL",
@@ -294,6 +308,16 @@ class NameRecognizer:
         if _NAME_LABEL.search(before) or _SIGN_OFF.search(before):
             return True
         named = t.info.is_name and not (t.info.english and t.info.english <= 20)
+        if named and t.info.vocab in {"clinical", "device"}:
+            # "per endo", "seen by friday", "d/w ng": shorthand that is also a rare name stays shorthand; a
+            # frequent surname or first name is the person ("per brady", "paged foley")
+            named = (
+                len(t.low) >= 4
+                and t.low not in _CALENDAR
+                and t.low not in SERVICES
+                and t.low not in ROLE_WORDS
+                and (0 < t.info.first <= 600 or 0 < t.info.last <= 700)
+            )
         unseen = not t.info.known and len(t.low) >= 4 and t.info.shape >= 0.5 and not t.glued
         if (named or unseen) and (_PERSON_SHORTHAND.search(before) or self._phrase_cued(before)):
             return True  # "per camila", "spoke w/ heath", "paged glen", "per nercessian": shorthand naming a person

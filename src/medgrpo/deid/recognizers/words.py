@@ -57,7 +57,7 @@ EPONYM_AFTER = word_set(
     plexus artery vein nerve ligament tendon muscle bone bodies organ organs area capsule valve strain bacillus virus
     shunt filter clip valve stocking stockings walker frame view reaction agar medium dilemma paradox effect disorder
     neuralgia neuroma neuropathy encephalopathy dementia chorea dystrophy myopathy psychosis habitus facies crystal
-    regression hazards equilibrium correlation estimator rod granule inclusion"""
+    regression hazards equilibrium correlation estimator rod granule inclusion pattern resp respirations"""
 )
 # disease words that follow an eponym without a context word ("Hashimoto thyroiditis", "Takotsubo cardiomyopathy")
 _DISEASE_MORPH = re.compile(
@@ -65,6 +65,9 @@ _DISEASE_MORPH = re.compile(
     r"plegia|paresis|ism|iasis)$"
 )
 _EDITION = re.compile(r"(?i)['’]?s?,?[ \t]+\d{1,2}(?:st|nd|rd|th)?[ \t]*(?:/[ \t]*e\b|ed\b|edn\b|edition\b)")
+_FINDING_AFTER = re.compile(
+    r"(?i)['’]?s?[ \t]+(?:upgoing|downgoing|equivocal|positive|negative|neg|pos|present|absent)\b"
+)
 _SCORE_AFTER = re.compile(r"[ \t]*[:=]?[ \t]*\d{1,2}(?![\d/-])")
 EPONYM_BEFORE = word_set("tetralogy pentalogy triad syndrome disease sign law of")
 _CHAIN_STOP = word_set(
@@ -119,8 +122,8 @@ def typo_of_known(low: str) -> bool:
     # name-like at all. Everyday English is left out on purpose: surnames and town names sit one edit from
     # many English words ("greben" / "grebes", "redstead" / "bedstead", "walders" / "welders").
     shape = lex.spelling(low)
-    if shape >= 2.5:
-        return False
+    if shape >= 2.5 and len(low) < 9:
+        return False  # a long word one edit from a clinical word is its misspelling ("trendelenberg")
     medical, vocab = lex.medical, lex.vocab
     firsts, lasts = lex.first_rank, lex.last_rank
     for cand in _edits1(low):
@@ -292,6 +295,8 @@ def eponym_context(doc: Document, i: int) -> bool:
                 return True
     if i >= 2 and toks[i - 1].low == "of" and toks[i - 2].low in EPONYM_BEFORE:
         return True  # "tetralogy of Fallot"
+    if t.info.vocab == "eponym" and _FINDING_AFTER.match(doc.text, t.end):
+        return True  # "BABINSKI UPGOING", "homans neg", "Murphy positive": a sign with its finding
     if t.info.vocab == "eponym" and _SCORE_AFTER.match(doc.text, t.end):
         return True  # "BRADEN 13", "Glasgow 9", "RAMSAY: 3": a scale written with its value
     return t.info.vocab == "eponym" and i > 0 and toks[i - 1].low in {"von", "van", "de", "du"}
