@@ -289,7 +289,7 @@ def compose(training: str, gate: str | None) -> str:
         gate_text = gate_text[: MAX_CARD_CHARS - 2000 - len(_TRUNCATED)] + _TRUNCATED
         block = f"\n{GATE_START}\n{gate_text}\n{GATE_END}\n"
         budget = MAX_CARD_CHARS - len(block)
-    return _fit(training.rstrip("\n"), budget) + "\n" + block
+    return _fit(training.rstrip("\n"), budget - 1) + "\n" + block
 
 
 def _fit(text: str, budget: int) -> str:

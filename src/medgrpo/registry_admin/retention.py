@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,8 +49,9 @@ class RetentionPolicy:
                 f"keep_last must be at least 1 (the newest version is always kept), found {self.keep_last}"
             )
         for name in ("min_age_days", "keep_gated_days"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0 days, found {getattr(self, name)}")
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{name} must be a finite number >= 0 days, found {value}")
 
 
 @dataclass(frozen=True)
