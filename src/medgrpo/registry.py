@@ -26,6 +26,9 @@ import getpass
 import logging
 import os
 import re
+import socket
+import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -427,85 +430,276 @@ def _hf_folder_of_mlflow_model(root: Path, model_uri: str) -> Path:
     return folder
 
 
+# --------------------------------------------------------------------------- promotion lock
+
+#: Experiments named ``<prefix><model>`` are the promotion locks (see :class:`PromotionLock`).
+LOCK_PREFIX = "medgrpo/locks/promotion/"
+#: How long a lock is valid without its holder: a crashed promoter blocks others at most this long.
+LOCK_TTL_S = 120.0
+#: How long a promoter waits for a lock held by another before giving up.
+LOCK_WAIT_S = 120.0
+
+
+class LockError(RegistryError):
+    """The promotion lock could not be taken in time, or was lost while held."""
+
+
+class PromotionLock:
+    """A lease every promoter of one registered model shares, kept in the MLflow tracking store.
+
+    Promoters may run on different machines and speak only HTTP to a remote MLflow server, so the
+    lock is built from the one atomic primitive MLflow's REST API offers: creating an experiment
+    whose name is unique (the server's database refuses a second one). The lock is the experiment
+    ``medgrpo/locks/promotion/<model>``; its tags say who holds it and until when
+    (``expires_at``, now + ``ttl``).
+
+    - *acquire*: create the experiment; if it exists and has not expired, wait and retry; if it
+      expired (its holder died), retire it and retry.
+    - *retire* (release, or steal an expired lock): rename the experiment **by its id** to a
+      unique tombstone name, then delete it. Acting by id, never by name, means a promoter working
+      from a stale view cannot remove a newer holder's lock (its rename of the old id fails or
+      hits a tombstone), and renaming first frees the name, which MLflow keeps reserved for
+      deleted experiments.
+    - *verify*: before each alias move the holder re-reads its experiment by id: still named as
+      the lock, still its token, not expired; otherwise :class:`LockError` and nothing is moved.
+    """
+
+    def __init__(
+        self, model_name: str, *, actor: str | None = None, ttl: float = LOCK_TTL_S, wait: float = LOCK_WAIT_S
+    ) -> None:
+        self.model_name = resolve_model_name(model_name)
+        self.name = f"{LOCK_PREFIX}{self.model_name}"
+        self.actor = _actor(actor)
+        self.ttl = ttl
+        self.wait = wait
+        self.token = uuid.uuid4().hex
+        self.experiment_id: str | None = None
+        self._client: MlflowClient | None = None
+
+    @property
+    def client(self) -> MlflowClient:
+        if self._client is None:
+            self._client = client()
+        return self._client
+
+    def acquire(self) -> PromotionLock:
+        from mlflow.exceptions import MlflowException
+
+        deadline = time.monotonic() + self.wait
+        delay = 0.05
+        while True:
+            expires = time.time() + self.ttl
+            try:
+                self.experiment_id = str(
+                    self.client.create_experiment(
+                        self.name,
+                        tags={
+                            "medgrpo.lock_token": self.token,
+                            "medgrpo.lock_actor": self.actor,
+                            "medgrpo.lock_expires_at": f"{expires:.3f}",
+                            "medgrpo.lock_host": socket.gethostname(),
+                        },
+                    )
+                )
+                log.info("promotion lock taken", extra={"lock": self.name, "actor": self.actor})
+                return self
+            except MlflowException as err:
+                if "RESOURCE_ALREADY_EXISTS" not in _error_code(err) and "already exists" not in str(err):
+                    raise
+            holder = self.client.get_experiment_by_name(self.name)
+            if holder is not None:
+                held_until = float(holder.tags.get("medgrpo.lock_expires_at", "0") or 0)
+                if holder.lifecycle_stage == "deleted" or held_until < time.time():
+                    log.warning(
+                        "retiring an expired promotion lock",
+                        extra={"lock": self.name, "holder": holder.tags.get("medgrpo.lock_actor")},
+                    )
+                    self._retire(str(holder.experiment_id), holder.tags.get("medgrpo.lock_token"))
+                    continue
+            if time.monotonic() > deadline:
+                who = holder.tags.get("medgrpo.lock_actor", "?") if holder is not None else "?"
+                raise LockError(
+                    f"could not take the promotion lock of {self.model_name!r} within {self.wait:.0f} s: "
+                    f"held by {who} (MLflow experiment {self.name!r})"
+                )
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def verify(self) -> None:
+        """Raise :class:`LockError` unless this lock is still held (by id, name, token and time)."""
+        if self.experiment_id is None:
+            raise LockError(f"promotion lock of {self.model_name!r} is not held")
+        exp = self.client.get_experiment(self.experiment_id)
+        ok = (
+            exp.lifecycle_stage == "active"
+            and exp.name == self.name
+            and exp.tags.get("medgrpo.lock_token") == self.token
+            and float(exp.tags.get("medgrpo.lock_expires_at", "0") or 0) > time.time()
+        )
+        if not ok:
+            raise LockError(
+                f"lost the promotion lock of {self.model_name!r} (expired after {self.ttl:.0f} s or taken over); "
+                "nothing was moved"
+            )
+
+    def release(self) -> None:
+        if self.experiment_id is None:
+            return
+        self._retire(self.experiment_id, self.token)
+        self.experiment_id = None
+
+    def _retire(self, experiment_id: str, token: str | None) -> None:
+        """Rename the lock experiment ``experiment_id`` (holding ``token``) to a tombstone, then delete it.
+
+        Checked first, because MLflow answers a rename of a non-active experiment with HTTP 500,
+        which its client retries for minutes: nothing is done when the experiment no longer bears
+        the lock's name (already retired) or holds another token.
+        """
+        from mlflow.exceptions import MlflowException
+
+        try:
+            exp = self.client.get_experiment(experiment_id)
+            if exp.name != self.name or exp.tags.get("medgrpo.lock_token") != token:
+                return
+            if exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(experiment_id)
+            self.client.rename_experiment(experiment_id, f"{LOCK_PREFIX}released/{experiment_id}")
+            self.client.delete_experiment(experiment_id)
+        except MlflowException as err:  # retired meanwhile by someone else: nothing left to do
+            log.info("promotion lock already retired", extra={"lock": self.name, "error": str(err)[:200]})
+
+    def __enter__(self) -> PromotionLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+# --------------------------------------------------------------------------- promote / rollback
+
+#: ``expected_champion`` default: compare with the champion the version's gate compared with.
+FROM_GATE = "from-gate"
+
+
 def promote(
     version: str | int,
     model_name: str | None = None,
     *,
     actor: str | None = None,
-    require_passed_gate: bool = False,
+    expected_champion: str | None = FROM_GATE,
+    force: bool = False,
+    reason: str | None = None,
 ) -> dict[str, Any]:
-    """Make ``version`` the champion; the old champion becomes ``previous_champion``.
+    """Make ``version`` the champion (compare-and-set, under the shared promotion lock).
 
-    Clears ``challenger`` when it pointed at ``version``; records who and when in the version's
-    tags (``promoted_by``, ``promoted_at``) and the gate verdict it had then
-    (``promoted_gate_verdict``: ``none`` marks a promotion without a gate). Promoting the current
-    champion again changes nothing (safe to retry). With ``require_passed_gate`` the version must
-    carry ``gate_verdict=passed``.
+    Refuses (:class:`RegistryError`) unless the version's ``gate_verdict`` is ``passed`` and the
+    champion is still the one its gate compared with (``expected_champion``: by default the
+    version's ``gate_champion_version`` tag, ``none`` = no champion; pass a version to check
+    against that instead). ``force`` skips both checks and needs a ``reason``, recorded with the
+    version (``promotion_forced``, ``promotion_reason``). The old champion becomes
+    ``previous_champion``; ``challenger`` is cleared when it pointed at ``version``. Audit tags
+    (``promoted_by``, ``promoted_at``, ``promoted_gate_verdict``) are written before the alias
+    moves, so watchers recognise the move as the platform's. Promoting the current champion
+    again changes nothing (safe to retry).
     """
     v = validate_version(version)
     name = resolve_model_name(model_name)
-    c = client()
-    mv = _get_version(c, name, v)
-    if require_passed_gate and mv.tags.get("gate_verdict") != "passed":
-        raise RegistryError(
-            f"refusing to promote {name} version {v}: gate_verdict is "
-            f"{mv.tags.get('gate_verdict', 'missing')!r}, expected 'passed'"
-        )
-    aliases = _aliases(c, name)
-    old = aliases.get(CHAMPION)
-    who, when = _actor(actor), _now()
-    result: dict[str, Any] = {
-        "model_name": name,
-        "champion": v,
-        "previous_champion": aliases.get(PREVIOUS_CHAMPION),
-        "challenger_cleared": False,
-        "changed": False,
-        "promoted_by": who,
-        "promoted_at": when,
-    }
-    if old == v:
-        log.info("version is already champion", extra={"model_name": name, "version": v})
-        result["promoted_by"] = mv.tags.get("promoted_by", who)
-        result["promoted_at"] = mv.tags.get("promoted_at", when)
-        return result
-    if old is not None:
-        c.set_registered_model_alias(name, PREVIOUS_CHAMPION, old)
-        c.set_model_version_tag(name, old, "demoted_at", when)
-        result["previous_champion"] = old
-    c.set_registered_model_alias(name, CHAMPION, v)
-    audit = {"promoted_by": who, "promoted_at": when, "promoted_gate_verdict": mv.tags.get("gate_verdict", "none")}
-    for key, value in audit.items():
-        c.set_model_version_tag(name, v, key, value)
-    if aliases.get(CHALLENGER) == v:
-        c.delete_registered_model_alias(name, CHALLENGER)
-        result["challenger_cleared"] = True
-    result["changed"] = True
-    log.info("promoted", extra={"model_name": name, "version": v, "previous_champion": old, "actor": who})
+    if force and not (reason or "").strip():
+        raise ValueError("a forced promotion needs a reason (recorded on the version): give --reason TEXT")
+    who = _actor(actor)
+    with PromotionLock(name, actor=who) as lock:
+        c = lock.client
+        mv = _get_version(c, name, v)
+        verdict = mv.tags.get("gate_verdict")
+        if not force and verdict != "passed":
+            why = mv.tags.get("gate_reasons")
+            raise RegistryError(
+                f"refusing to promote {name} version {v}: gate_verdict is {verdict or 'missing'!r}, expected "
+                f"'passed'" + (f" ({why})" if why else "") + "; use --force --reason TEXT to override"
+            )
+        aliases = _aliases(c, name)
+        old = aliases.get(CHAMPION)
+        when = _now()
+        result: dict[str, Any] = {
+            "model_name": name,
+            "champion": v,
+            "previous_champion": aliases.get(PREVIOUS_CHAMPION),
+            "challenger_cleared": False,
+            "changed": False,
+            "forced": force,
+            "promoted_by": who,
+            "promoted_at": when,
+        }
+        if old == v:
+            log.info("version is already champion", extra={"model_name": name, "version": v})
+            result["promoted_by"] = mv.tags.get("promoted_by", who)
+            result["promoted_at"] = mv.tags.get("promoted_at", when)
+            return result
+        if not force:
+            expected = mv.tags.get("gate_champion_version") if expected_champion == FROM_GATE else expected_champion
+            expected = None if expected in (None, "", "none") else validate_version(expected)
+            if old != expected:
+                raise RegistryError(
+                    f"refusing to promote {name} version {v}: its gate compared it with "
+                    f"{'version ' + expected if expected else 'no champion'}, but the champion is now "
+                    f"{'version ' + old if old else 'none'}; gate it again against the current champion"
+                )
+        audit = {
+            "promoted_by": who,
+            "promoted_at": when,
+            "promoted_gate_verdict": verdict or "none",
+            "promoted_from": old or "none",
+            "promotion_forced": "true" if force else "false",
+        }
+        if force:
+            audit["promotion_reason"] = str(reason).strip()[:5000]
+        lock.verify()
+        for key, value in audit.items():  # audit first: the alias events below are then the platform's
+            c.set_model_version_tag(name, v, key, value)
+        if old is not None:
+            c.set_model_version_tag(name, old, "demoted_at", when)
+            c.set_registered_model_alias(name, PREVIOUS_CHAMPION, old)
+            result["previous_champion"] = old
+        lock.verify()
+        c.set_registered_model_alias(name, CHAMPION, v)
+        if aliases.get(CHALLENGER) == v:
+            c.delete_registered_model_alias(name, CHALLENGER)
+            result["challenger_cleared"] = True
+        result["changed"] = True
+    log.info(
+        "promoted",
+        extra={"model_name": name, "version": v, "previous_champion": old, "actor": who, "forced": force},
+    )
     return result
 
 
 def rollback(model_name: str | None = None, *, actor: str | None = None) -> dict[str, Any]:
-    """Make ``previous_champion`` the champion again (one step); RegistryError when there is none.
+    """Make ``previous_champion`` the champion again (one step, under the promotion lock).
 
-    The rolled-back version keeps its tags plus ``rolled_back_by``/``rolled_back_at``; the
-    ``previous_champion`` alias is removed so a second rollback fails instead of flipping back.
+    RegistryError when there is none. The restored version gets ``restored_at``/``restored_by``
+    (written before the alias moves); the rolled-back one ``rolled_back_by``/``rolled_back_at``.
+    The ``previous_champion`` alias is removed so a second rollback fails instead of flipping back.
     """
     name = resolve_model_name(model_name)
-    c = client()
-    aliases = _aliases(c, name)
-    target = aliases.get(PREVIOUS_CHAMPION)
-    if target is None:
-        raise RegistryError(
-            f"cannot roll back {name!r}: no {PREVIOUS_CHAMPION!r} alias (aliases now: {aliases or 'none'})"
-        )
-    current = aliases.get(CHAMPION)
-    who, when = _actor(actor), _now()
-    c.set_registered_model_alias(name, CHAMPION, target)
-    c.delete_registered_model_alias(name, PREVIOUS_CHAMPION)
-    c.set_model_version_tag(name, target, "restored_at", when)
-    if current is not None and current != target:
-        c.set_model_version_tag(name, current, "rolled_back_by", who)
-        c.set_model_version_tag(name, current, "rolled_back_at", when)
+    who = _actor(actor)
+    with PromotionLock(name, actor=who) as lock:
+        c = lock.client
+        aliases = _aliases(c, name)
+        target = aliases.get(PREVIOUS_CHAMPION)
+        if target is None:
+            raise RegistryError(
+                f"cannot roll back {name!r}: no {PREVIOUS_CHAMPION!r} alias (aliases now: {aliases or 'none'})"
+            )
+        current = aliases.get(CHAMPION)
+        when = _now()
+        lock.verify()
+        c.set_model_version_tag(name, target, "restored_at", when)
+        c.set_model_version_tag(name, target, "restored_by", who)
+        if current is not None and current != target:
+            c.set_model_version_tag(name, current, "rolled_back_by", who)
+            c.set_model_version_tag(name, current, "rolled_back_at", when)
+        c.set_registered_model_alias(name, CHAMPION, target)
+        c.delete_registered_model_alias(name, PREVIOUS_CHAMPION)
     log.info("rolled back", extra={"model_name": name, "champion": target, "rolled_back": current, "actor": who})
     return {
         "model_name": name,
