@@ -35,6 +35,7 @@ from medgrpo.deid.recognizers.words import (
     eponym_context,
     medical_phrase,
     prior,
+    typo_of_known,
 )
 from medgrpo.deid.text import Document, Token
 from medgrpo.deid.types import Span, word_set
@@ -74,6 +75,40 @@ _CALENDAR = word_set(
     jul aug sep sept oct nov dec monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur
     thurs fri sat sun"""
 )
+# clinical roles written before a name like a title ("NP STONE AT BEDSIDE", "rn hope gave report"); pa, pt,
+# ot, do, rd are left out (pulmonary artery, patient, ...)
+_ROLE_TITLES = word_set("np rn md ho resident res fellow intern attending pcp crnp cnm lpn rrt msw")
+# what follows a clinician named by role or a person who was called: a predicate, a topic, a place by the bed
+_PERSON_FOLLOW = word_set(
+    """aware notified paged called updated informed visited visiting here phoned spoke said states stated reports
+    reported feels wants agrees agreed requested asked came left present arrived returned was is will would has had
+    at in brought gave give gives ordered wrote placed saw recommends recommended ok'd okayed to from re regarding
+    about with w also and following"""
+)
+# calls and messages: "called GREEN RE LABS", "paged stone x2", "notified marsh of k 5.9"
+_CALL_CUE = re.compile(
+    r"(?i)(?:^|[\s.,;:(])(?:called|call|paged|page|notified|informed|told|asked|updated|contacted|phoned|texted|"
+    r"emailed|spoke\s+to|talked\s+to|spoke\s+w/?|talked\s+w/?|spoke\s+with|talked\s+with|d/w|per|"
+    r"report\s+(?:given\s+|called\s+)?to)[ \t]+\Z"
+)
+_CALL_TOPIC = re.compile(
+    r"(?i)[ \t]*(?:re\b|re:|regarding\b|about\b|x[ \t]?\d\b|of[ \t]+\w|back\b|and[ \t]+made[ \t]+aware)"
+)
+# nouns that are called, paged or updated without being a person ("called WARD re bed", "updated FAMILY re plan")
+_NOT_PERSON_NOUNS = word_set(
+    """family families team staff unit units floor ward wards desk station bank lab labs house home office admitting
+    everyone everybody all both them him her pt patient patients pharmacy code rapid response operator page
+    back out over down up in around ahead"""
+)
+# a first name said to hold a role for the patient: "ROSE IS HCP", "bill is the pt's proxy"
+_IS_ROLE = re.compile(
+    r"(?i)[ \t]+(?:is|was|=)[ \t]+(?:the[ \t]+)?(?:pt'?s[ \t]+|patient'?s[ \t]+|his[ \t]+|her[ \t]+)?"
+    r"(?:hcp|proxy|health[ \t-]*care[ \t]+proxy|nok|next[ \t]+of[ \t]+kin|poa|guardian)\b"
+)
+# a relation word after a name, in brackets or after a comma, possibly "pt's": "rose (wife)", "hope, pt's wife"
+_RELATION_AFTER = re.compile(
+    r"(?i)[ \t]*(?:\([ \t]*|,[ \t]*)(?:(?:the[ \t]+)?(?:pt'?s|patient'?s|his|her)[ \t]+)?([a-z]+)"
+)
 _FAMILY_WORDS = word_set("family fam families")
 # what introduces a family by its surname: "with the BROWN family", "met w/ yarborough family", "called smith family"
 _BEFORE_FAMILY_NAME = word_set("the with w met called updated notified informed to per by and from for")
@@ -102,7 +137,7 @@ _LABEL_GAP = re.compile(r"[ \t]*[:=][ \t]*|[ \t]+(?:is|was)[ \t]+")
 _CRED_GAP = re.compile(r",?[ \t]*")
 _PHRASE_CUE = re.compile(
     r"(?i)\b(?:spoke|spoken|speaking|talked|talking|discussed|met|meeting|conferred|consulted)"
-    r"[ \t]+(?:w/|with|to)[ \t]*$|"
+    r"[ \t]+(?:w/|w|with|to)[ \t]*$|"
     r"\b(?:signed|dictated|transcribed|cosigned|co-signed|seen|examined|written|reviewed)[ \t]+by:?[ \t]*$|"
     r"\bd/w[ \t]+$"
 )
@@ -189,14 +224,26 @@ class NameRecognizer:
             before, after = self._cue_before(doc, i), self._cue_after(doc, i)
             self._strong[i] = before >= 4.0 or after >= 4.0  # a title, label or credential
             s += before + after
-            if s > 0 and (self._eponym_here(doc, i) or medical_phrase(doc, i)):
-                s = 0.0
+            if s > 0 and self._eponym_here(doc, i):
+                s = 0.0  # "Parkinson disease", "Sister Mary Joseph nodule": medical language
+            elif s > 0 and medical_phrase(doc, i):
+                s = 0.0  # an ICD word next to medical words ... unless a relation word names a person ("daughter Bill")
+                if self._relative_named(doc, i):
+                    s = self.threshold
+                    self._strong[i] = True
             elif s > 0 and t.info.place and self._placed(doc, i):
                 s = 0.0  # "lives in Boston", "Springfield, IL": a place (the location recognizer takes it)
             elif s < self.threshold and (self._relative_named(doc, i) or self._introduced(doc, i)):
                 s = self.threshold
                 self._strong[i] = self._strong[i] or self._relative_named(doc, i)
-            elif s < self.threshold and (self._family_named(doc, i) or self._double_cued(doc, i)):
+            elif s < self.threshold and (
+                self._family_named(doc, i)
+                or self._double_cued(doc, i)
+                or self._role_titled(doc, i)
+                or self._called(doc, i)
+                or self._relation_after(doc, i)
+                or self._signed(doc, i)
+            ):
                 s = self.threshold
             scores[i] = s
         flags = [s if s >= self.threshold else 0.0 for s in scores]
@@ -210,7 +257,10 @@ class NameRecognizer:
             return False
         toks = doc.tokens
         t, p = toks[i], toks[i - 1]
-        if cue_form(p) not in RELATIONS or not _RELATION_GAP.fullmatch(doc.gap(p, t)) or "\n" in doc.gap(p, t):
+        in_law = p.low == "law" and i >= 3 and toks[i - 2].low == "in" and cue_form(toks[i - 3]) in RELATIONS
+        if not (cue_form(p) in RELATIONS or in_law) or not _RELATION_GAP.fullmatch(doc.gap(p, t)):
+            return False
+        if "\n" in doc.gap(p, t):
             return False
         if not t.info.first or t.low in TITLES or t.low in LABELS or t.low in CREDENTIALS or t.low in RELATIONS:
             return False
@@ -236,6 +286,92 @@ class NameRecognizer:
         if t.low in _NOT_AFTER_MODAL:
             return True
         return len(t.low) >= 5 and t.low.endswith("ed") and not t.low.endswith("eed")
+
+    @staticmethod
+    def _plain_person_word(t: Token) -> bool:
+        """Could be a person's name in a slot a cue opens: in a name list (shorthand only when a frequent name),
+        not a function word, calendar word, service, role, cue or medical word."""
+        low = t.low
+        if len(low) < 3 or t.glued or t.info.medical or t.info.vocab in {"geography"}:
+            return False
+        if low in _NOT_AFTER_RELATION or low in _CALENDAR or low in SERVICES or low in ROLE_WORDS:
+            return False
+        if low in _NOT_PERSON_NOUNS or low in TITLES or low in LABELS or low in CREDENTIALS or low in RELATIONS:
+            return False
+        if t.info.vocab in {"clinical", "device"}:
+            return 0 < t.info.first <= 600 or 0 < t.info.last <= 1000
+        if t.info.english and t.info.english <= 35:
+            return 0 < t.info.first <= 1000 or 0 < t.info.last <= 2000  # a word only when also a frequent name
+        if not t.info.known:
+            return t.info.shape >= -1.0 and not typo_of_known(low)
+        return 0 < t.info.first < 99999 or 0 < t.info.last <= 20000
+
+    def _next_follows_person(self, doc: Document, i: int) -> bool:
+        """What follows ``doc.tokens[i]`` fits a person: a predicate or topic (``aware``, ``gave``, ``re``), or
+        the end of the clause."""
+        toks = doc.tokens
+        after = doc.text[toks[i].end : toks[i].end + 3]
+        if re.match(r"[ \t]*(?:$|\n|[.,;:)(]|-)", after):
+            return True
+        nxt = toks[i + 1] if i + 1 < len(toks) else None
+        return nxt is not None and _SPACE.fullmatch(doc.gap(toks[i], nxt)) is not None and nxt.low in _PERSON_FOLLOW
+
+    def _role_titled(self, doc: Document, i: int) -> bool:
+        """A clinical role written like a title: "NP STONE AT BEDSIDE", "ho marsh paged", "rn hope gave report"."""
+        if i == 0:
+            return False
+        toks = doc.tokens
+        p, t = toks[i - 1], toks[i]
+        if p.low not in _ROLE_TITLES or not _SPACE.fullmatch(doc.gap(p, t)) or not self._plain_person_word(t):
+            return False
+        if i >= 2 and toks[i - 2].low in _ROLE_TITLES | SERVICES and _SPACE.fullmatch(doc.gap(toks[i - 2], p)):
+            return False  # "ICU RN GAVE", "renal fellow aware": the role is a noun here
+        return self._next_follows_person(doc, i)
+
+    def _called(self, doc: Document, i: int) -> bool:
+        """Someone called, paged or told about something: "CALLED GREEN RE LABS", "paged stone x2", "notified
+        marsh of k 5.9", "spoke to hart re plan" (not "called ward re bed", "updated family re plan")."""
+        toks = doc.tokens
+        t = toks[i]
+        if i == 0 or not self._plain_person_word(t):
+            return False
+        if not _CALL_CUE.search(doc.text[max(0, t.start - 16) : t.start]):
+            return False
+        if _CALL_TOPIC.match(doc.text, t.end):
+            return True
+        nxt = toks[i + 1] if i + 1 < len(toks) else None  # "report to HOPE RN"
+        return nxt is not None and nxt.low in _ROLE_TITLES and _CRED_GAP.fullmatch(doc.gap(t, nxt)) is not None
+
+    def _relation_after(self, doc: Document, i: int) -> bool:
+        """A first name explained by what follows: "ROSE (WIFE) CALLED", "hope, pt's wife, called", "ROSE IS HCP"."""
+        t = doc.tokens[i]
+        if not (0 < t.info.first < 99999) or not self._plain_person_word(t):
+            return False
+        if _IS_ROLE.match(doc.text, t.end):
+            return True
+        m = _RELATION_AFTER.match(doc.text, t.end)
+        return m is not None and cue_typo(m.group(1).lower()) in RELATIONS
+
+    def _signed(self, doc: Document, i: int) -> bool:
+        """A signature: a surname before a credential that ends the line ("green, rn", "GUS GREEN RN 7A-7P"),
+        after an initial or a first name, or alone after a comma."""
+        toks = doc.tokens
+        t = toks[i]
+        if (
+            i + 1 >= len(toks)
+            or toks[i + 1].low not in CREDENTIALS
+            or toks[i + 1].low in {"pa", "do", "pt", "ot", "rd"}
+        ):
+            return False
+        gap = doc.gap(t, toks[i + 1])
+        if not _CRED_GAP.fullmatch(gap) or not self._plain_person_word(t):
+            return False
+        if not re.match(r"[ \t.]*(?:$|\n|[,;]|\d|-)", doc.text[toks[i + 1].end : toks[i + 1].end + 3]):
+            return False  # "RN AWARE": the credential starts a clause, not a signature
+        if "," in gap:
+            return True
+        p = toks[i - 1] if i > 0 else None
+        return p is not None and _SPACE.fullmatch(doc.gap(p, t)) is not None and 0 < p.info.first <= 2000
 
     def _family_named(self, doc: Document, i: int) -> bool:
         """``<surname> family``: "meeting with BROWN FAMILY", "the yarborough family" (not "the whole family",
@@ -278,12 +414,13 @@ class NameRecognizer:
         m = re.match(r"[ \t]*(?:(?:from|of|w/|with)[ \t]+|\([ \t]*|,[ \t]*)([A-Za-z/']+)", after, re.IGNORECASE)
         return m is not None and (m.group(1).lower() in SERVICES or m.group(1).lower() in CREDENTIALS)
 
-    @staticmethod
-    def _placed(doc: Document, i: int) -> bool:
+    def _placed(self, doc: Document, i: int) -> bool:
         toks = doc.tokens
         t = toks[i]
         if i > 0 and toks[i - 1].low in _PLACE_CUES and _SPACE.fullmatch(doc.gap(toks[i - 1], t)):
-            return True
+            # "lives in Boston", not "spoke to Dubois" / "report to Stone": a person cue before "to"
+            before = doc.text[max(0, t.start - 24) : t.start]
+            return not (_CALL_CUE.search(before) or self._phrase_cued(before))
         return _STATE_AFTER.match(doc.text, t.end) is not None
 
     def _introduced(self, doc: Document, i: int) -> bool:
@@ -494,10 +631,15 @@ class NameRecognizer:
                 u.info.is_name and re.fullmatch(r"[ \t]+", doc.gap(toks[i], toks[i + 1]) + doc.gap(toks[i + 1], u)[:1])
             ):
                 continue
-            if u.glued or u.info.vocab in {"clinical", "device", "geography"} or self._eponym_here(doc, i + 2):
+            titled_pair = self._strong[i] and self._plain_person_word(u)  # "Drs Hart and Green"
+            if not titled_pair and (
+                u.glued or u.info.vocab in {"clinical", "device", "geography"} or self._eponym_here(doc, i + 2)
+            ):
                 continue
-            ok = (u.informative_case and u.is_title and prior(u) >= -3.5) or (
-                not u.informative_case and prior(u) >= -1.5
+            ok = (
+                titled_pair
+                or (u.informative_case and u.is_title and prior(u) >= -3.5)
+                or (not u.informative_case and prior(u) >= -1.5)
             )
             if ok:
                 flags[i + 2] = min(flags[i], 4.0)
@@ -580,8 +722,9 @@ class NameRecognizer:
                 return True
             if j < i and t.info.first and other.info.last and (t.info.english == 0 or t.info.english > 10):
                 return True
-            if j > i and self._strong[i] and other.info.first and 0 < t.info.last <= 2000 and self._surname_ok(t):
-                return True  # "niece ROSE STONE": a common surname after a first name a relation word introduced
+            common_surname = j > i and other.info.first and 0 < t.info.last <= 2000 and self._surname_ok(t)
+            if common_surname and (self._strong[i] or self._next_follows_person(doc, j)):
+                return True  # "niece ROSE STONE", "hcp tova stone called": a common surname closing the name
             if j < i and 0 < t.info.first <= 1000 and self._strong[i] and (t.sent_start or t.is_title):
                 return True  # "Bill Kowalski, RN": a common first name before a surname a credential confirms
             return bool(t.informative_case and t.is_title and t.info.is_name and base >= -3.5)

@@ -82,14 +82,16 @@ SERVICES = word_set(
     ccu csru team teams service res resident residents fellow intern attending md np pa rn ho sw cm pt ot rt slp
     pharmacy pharm nutrition chaplain case mgmt palliative hospice ethics transplant hepatology liver endocrine endo
     rheum geri geriatrics nursing medicine med medical icu's ob gyn peds infectious critical care consult consults
-    social work wound respiratory speech pain acute"""
+    social work wound respiratory speech pain acute lab labs dietary diet transport security supply admitting escort
+    registration housekeeping engineering pathology path micro microbiology blood bank kitchen interpreter
+    interpreters translator ems ambulance police dispatch billing chaplaincy"""
 )
 # words that name a role, not a person ("seen by fellow from renal", "per attending (neuro)")
 ROLE_WORDS = word_set(
     """fellow fellows resident residents res intern interns attending attendings doc docs doctor doctors staff team
     someone somebody nurse nurses charge primary covering consultant consult pharmacist therapist tech techs provider
     providers surgeon surgeons anesthesiologist intensivist hospitalist radiologist physician physicians house
-    officer"""
+    officer pastor priest rabbi imam minister clergy reverend deacon nun sister-in-charge"""
 )
 UNITS_AFTER = word_set(
     """mg mcg ug g gm gram grams kg ml cc l units unit u iu meq mmol mm cm mmhg tab tabs tablet tablets cap caps puff
