@@ -26,6 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.providers.common.compat.sdk import XCOM_RETURN_KEY
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException
 
@@ -107,9 +108,12 @@ class TrainingPodOperator(KubernetesPodOperator):
         self._apply_settings()
         self._job = _training_job(self.job, context["ti"].try_number)
         super().trigger_reentry(context, event)
-        if event.get("status") == "success":
-            return _result_xcom(self._job)
-        return None
+        if event.get("status") != "success":
+            return None
+        result = _result_xcom(self._job)
+        # do_xcom_push stays False (True would add the provider's XCom sidecar to the pod): push it here
+        context["ti"].xcom_push(key=XCOM_RETURN_KEY, value=result)
+        return result
 
     def on_kill(self) -> None:
         self._apply_settings()

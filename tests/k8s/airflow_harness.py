@@ -72,8 +72,16 @@ def first_event(trigger: Any, timeout: float = 60) -> dict[str, Any]:
 
 
 def resume(make_operator: Callable[[], Any], deferred: Any, ti: FakeTaskInstance, event: dict[str, Any]) -> Any:
-    """Resume a fresh operator (a new worker process) at the deferral's method with ``event``."""
-    return getattr(make_operator(), deferred.method_name)(context_for(ti), event)
+    """Resume a fresh operator (a new worker process) at the deferral's method with ``event``.
+
+    Like the task runner, the returned value becomes the ``return_value`` XCom only when the
+    operator's ``do_xcom_push`` is set; ``ti.xcom`` is what downstream tasks would see.
+    """
+    operator = make_operator()
+    value = getattr(operator, deferred.method_name)(context_for(ti), event)
+    if operator.do_xcom_push and value is not None:
+        ti.xcom_push("return_value", value)
+    return value
 
 
 def run_deferrable(make_operator: Callable[[], Any], ti: FakeTaskInstance, timeout: float = 60) -> Any:

@@ -27,6 +27,13 @@ from medgrpo.services.airflow_stack import AirflowStack
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
+def _log(stack: AirflowStack, run_id: str, task_id: str, attempt: int) -> str:
+    try:
+        return stack.task_log("grpo_training", run_id, task_id, try_number=attempt)
+    except Exception as err:  # reported with the other logs when the run did not succeed
+        return f"(no log: {err})"
+
+
 def test_kubernetes_backend_through_airflow_with_eviction_retry(
     fake_k8s: FakeKubernetes,
     moto_server: str,
@@ -64,7 +71,7 @@ def test_kubernetes_backend_through_airflow_with_eviction_retry(
         db_uri=pg_database("medgrpo_k8s_e2e").replace("postgresql://", "postgresql+psycopg2://", 1),
         extra_env={
             "MEDGRPO_STATE_DIR": str(tmp_path / "state"),
-            "MEDGRPO_RUNS_ROOT": f"s3://{bucket}/runs",
+            "MEDGRPO_WORK_URI": f"s3://{bucket}/work",  # runs and checkpoints go under it
             "MEDGRPO_K8S_PENDING_TIMEOUT": "120",
         },
     )
@@ -75,13 +82,24 @@ def test_kubernetes_backend_through_airflow_with_eviction_retry(
         run_id = stack.trigger("grpo_training", {"backend": "kubernetes", "dataset_uri": dataset})
         run = stack.wait_for_run("grpo_training", run_id, timeout=600)
         states = {t["task_id"]: (t["state"], t["try_number"]) for t in stack.task_instances("grpo_training", run_id)}
-        first_log = stack.task_log("grpo_training", run_id, "train_on_kubernetes", try_number=1)
-        second_log = stack.task_log("grpo_training", run_id, "train_on_kubernetes", try_number=2)
-        publish_log = stack.task_log("grpo_training", run_id, "publish_cluster_model")
+        logs = {
+            (task_id, attempt): _log(stack, run_id, task_id, attempt)
+            for task_id, (_, tries) in states.items()
+            for attempt in range(1, tries + 1)
+        }
+        try:
+            published = stack.api(
+                "GET",
+                f"/dags/grpo_training/dagRuns/{run_id}/taskInstances/publish_cluster_model/xcomEntries/return_value",
+            )
+        except RuntimeError as err:
+            published = {"error": str(err)}
     finally:
         stack.stop()
 
-    assert run["state"] == "success", (states, first_log[-3000:], second_log[-3000:])
+    details = f"states: {states}\n" + "\n".join(f"--- {k} ---\n{v[-3000:]}" for k, v in logs.items())
+    assert run["state"] == "success", details
+    first_log, second_log = logs[("train_on_kubernetes", 1)], logs[("train_on_kubernetes", 2)]
     assert states["choose_backend"] == ("success", 1)
     assert states["train"][0] == "skipped" and states["train_on_kubeflow"][0] == "skipped"
     assert states["train_on_kubernetes"] == ("success", 2)
@@ -89,7 +107,7 @@ def test_kubernetes_backend_through_airflow_with_eviction_retry(
     assert "try one: step 1" in first_log and "Evicted" in first_log
     assert "resumes from the newest checkpoint in s3://" in first_log
     assert "resuming from checkpoint-1" in second_log and "try two: step 2" in second_log
-    assert "mlflow-run-1" in publish_log or publish_log  # the task ran; its XCom is the result below
+    assert "mlflow-run-1" in json.dumps(published), published  # the result the pod published, as XCom
     pods = [p["metadata"]["name"] for p in fake_k8s.deleted if p["kind"] == "Pod"]
     assert [name[-3:] for name in pods] == ["-t1", "-t2"], pods  # one pod per try, both cleaned up
     assert fake_k8s.count("POST", r"/pods$") == 2

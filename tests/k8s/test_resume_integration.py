@@ -141,7 +141,8 @@ def test_evicted_pod_is_retried_and_resumes_from_the_newest_checkpoint(
 
     second_try = FakeTaskInstance(try_number=2)
     deferred = defer(make(), second_try)
-    result = resume(make, deferred, second_try, first_event(trigger_from(deferred), timeout=600))
+    resume(make, deferred, second_try, first_event(trigger_from(deferred), timeout=600))
+    result = second_try.xcom["return_value"]  # what publish_cluster_model pulls
 
     log = capfd.readouterr().out
     assert "resuming from checkpoint" in log  # the retry's trainer picked up try 1's checkpoint
