@@ -386,6 +386,18 @@ def check_filesystem(checks: Checks, rootfs: Path, base_rootfs: Path, pip: PipHo
     checks.check("volume folders exist, owned by the user", writable_volumes == set(VOLUMES), str(owners))
 
 
+def check_cpu_torch(checks: Checks, rootfs: Path) -> None:
+    """The test image has the CPU torch wheel and no CUDA libraries."""
+    site = "opt/venv/lib/python3*/site-packages"
+    torch = sorted(p.name for p in rootfs.glob(f"{site}/torch-*.dist-info"))
+    cuda = sorted(p.name for p in rootfs.glob(f"{site}/nvidia*"))
+    checks.check(
+        "CPU torch 2.13.0 and no CUDA libraries",
+        torch == ["torch-2.13.0+cpu.dist-info"] and not cuda,
+        f"{torch} {cuda}",
+    )
+
+
 def check_mlflow_client(checks: Checks, rootfs: Path) -> None:
     """The image's MLflow client is the tracking server's version (the one this venv runs)."""
     from importlib import metadata
@@ -473,6 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.chmod(tmp, 0o755)
         with working_container(base) as (_, base_rootfs), working_container(IMAGE) as (container, rootfs):
             check_filesystem(checks, rootfs, base_rootfs, pip)
+            check_cpu_torch(checks, rootfs)
             check_mlflow_client(checks, rootfs)
             volumes = {user_dir(tmp / "volumes" / v.strip("/").replace("/", "_")): v for v in VOLUMES}
             identity = buildah_run(container, ["id", "-u"], mounts=volumes).strip()
