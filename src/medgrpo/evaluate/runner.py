@@ -38,6 +38,8 @@ from medgrpo.evaluate.gates import Verdict, apply_gates, compare_paired
 from medgrpo.evaluate.metrics import Metrics, item_scores
 from medgrpo.evaluate.policy import GatePolicy, load_policy
 from medgrpo.evaluate.scores import EXPERIMENT, ScoredSet, download_text, experiment_id, find_run, score_version
+from medgrpo.model_card import record_gate_verdict
+from medgrpo.model_lineage import link_evaluation_run
 
 log = logging.getLogger(__name__)
 
@@ -298,6 +300,8 @@ def run_gate(
             client.update_run(run_id, status="RUNNING")
         else:
             run_id = client.create_run(experiment, tags=run_tags, run_name=f"gate-{name}-v{cand.version}").info.run_id
+        # lineage: the eval split and the logged models scored become inputs of the gate run
+        link_evaluation_run(run_id, dataset_dir=dataset_dir, scored={"candidate": cand, "champion": champ})
         try:
             scored: dict[str, ScoredSet] = {}
             roles = [("candidate", cand)] + ([("champion", champ)] if champ else [])
@@ -473,6 +477,7 @@ def _finish(name: str, version: str, run_id: str, report: dict[str, Any], *, reu
         },
         name,
     )
+    record_gate_verdict(version, report, report_uri=html_uri, model_name=name)  # the gate part of the model card
     metrics = {"candidate": report["candidate"]["metrics"]}
     if report.get("champion"):
         metrics["champion"] = report["champion"]["metrics"]

@@ -188,14 +188,16 @@ def pip_requirements() -> list[str]:
 
 
 def generation_defaults(cfg: Any) -> dict[str, Any]:
-    """Serving defaults from the recipe: the sampling the policy was trained under (``max_completion_length``…)."""
-    temperature = float(getattr(cfg, "temperature", 1.0) or 0.0)
-    out: dict[str, Any] = {"max_new_tokens": int(cfg.max_completion_length), "do_sample": temperature > 0}
-    if temperature > 0:
-        out["temperature"] = temperature
-        out["top_p"] = float(getattr(cfg, "top_p", 1.0) or 1.0)
-        if int(getattr(cfg, "top_k", 0) or 0) > 0:
-            out["top_k"] = int(cfg.top_k)
+    """Serving defaults: the sampling the policy was trained under (the recipe's decoding, as the gate uses it)."""
+    from medgrpo.evaluate.decoding import decoding_from_recipe
+
+    decoding = decoding_from_recipe(cfg)
+    out: dict[str, Any] = {"max_new_tokens": decoding.max_new_tokens, "do_sample": not decoding.greedy}
+    if not decoding.greedy:
+        out["temperature"] = decoding.temperature
+        out["top_p"] = decoding.top_p
+        if decoding.top_k > 0:
+            out["top_k"] = decoding.top_k
     return out
 
 
