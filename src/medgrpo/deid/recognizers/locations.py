@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from medgrpo.deid.recognizers.words import case_evidence, eponym_context, prior
+from medgrpo.deid.recognizers.words import case_evidence, eponym_context, prior, typo_of_known
 from medgrpo.deid.text import Document, Token
 from medgrpo.deid.types import Span, word_set
 
@@ -17,8 +17,13 @@ _STRONG_CUE = re.compile(
     r"(?i)\b(?:lives?|living|resides?|residing|resident|home|moved|relocated|native|born|grew\s+up|hometown(?:\s+is)?|"
     r"vacationing|vacation|travell?ed|trip|visiting|town|city|village|neighborhood|neighbourhood|suburb)"
     r"(?:\s+(?:in|of|to|from|at|near|is))?\s+(?:the\s+)?(?:(?:town|city|village)\s+of\s+)?$|"
-    r"\b(?:y/?o|yrs?\s+old|years?\s+old|year-old)\s+(?:\w+\s+)?(?:male|female|man|woman|gentleman|lady|m|f)\s+from\s+$"
+    r"\b(?:y/?o|yrs?\s+old|years?\s+old|year-old)\s+(?:\w+\s+)?(?:male|female|man|woman|gentleman|lady|m|f)\s+from\s+$|"
+    r"\b(?:driving|drove|drives|flying|flew|flies|travell?ing|commut(?:es?|ing))\s+(?:in\s+|up\s+|down\s+|over\s+)?"
+    r"(?:from|to)\s+(?:the\s+)?$"
 )
+# a word that says the one before it is a place: "in the OAKBROOK AREA", "from brightwater originally"
+_PLACE_AFTER = re.compile(r"(?i)[ \t]+(?:area|originally|region|vicinity|suburbs?)\b")
+_SAINTS = word_set("st saint ste mt mount")
 _WEAK_CUE = re.compile(r"(?i)\b(?:in|from|near|outside|around|toward|towards)\s+(?:the\s+)?$")
 _STATE_AFTER = re.compile(
     r",?[ \t]+(?:AL|AK|AZ|AR|CA|CO|CT|DE|DC|FL|GA|HI|ID|IL|IN|IA|KS|KY|LA|ME|MD|MA|MI|MN|MS|MO|MT|NE|NV|NH|NJ|NM|NY|"
@@ -50,7 +55,7 @@ class LocationRecognizer:
                 or county
                 or prior(t) + case_evidence(t) >= -3.0
             )
-            if not candidate or eponym_context(doc, i):
+            if not candidate or (eponym_context(doc, i) and not _PLACE_AFTER.match(text, t.end)):
                 continue  # everyday vocabulary cannot be a town; "Ann Arbor staging", "Glasgow Coma Scale"
             before = text[max(0, t.start - 40) : t.start]
             strong = _STRONG_CUE.search(before) is not None
@@ -69,6 +74,8 @@ class LocationRecognizer:
                 out.append(Span(t.start, self._extend(doc, i), "LOCATION", 0.8))
             elif ((strong and score >= -1.5) or (weak and score >= 0.3 and not t.info.is_name)) and len(t.low) >= 4:
                 out.append(Span(t.start, self._extend(doc, i), "LOCATION", 0.7))
+            elif (strong or weak) and _PLACE_AFTER.match(text, t.end) and self._not_vocabulary(t):
+                out.append(Span(t.start, t.end, "LOCATION", 0.7))  # "from brightwater originally"
             elif (
                 _STATE_AFTER.match(text, t.end)
                 and (t.info.place or score >= -1.0)
@@ -78,7 +85,26 @@ class LocationRecognizer:
                 out.append(Span(t.start, t.end, "LOCATION", 0.75))
             if county and re.fullmatch(r"[ \t]+", doc.gap(t, toks[i + 1])) and (score >= -3.0 or t.is_title):
                 out.append(Span(t.start, toks[i + 1].end, "LOCATION", 0.85))
-        return out
+        return [self._with_saint(doc, span) for span in out]
+
+    @staticmethod
+    def _not_vocabulary(t: Token) -> bool:
+        """Not everyday, clinical or medical vocabulary (a town or a name may be): "oakbrook", "Calvary"."""
+        info = t.info
+        if len(t.low) < 4 or info.vocab or info.medical or (info.english and info.english <= 50):
+            return False
+        return info.known or (info.shape >= -1.0 and not typo_of_known(t.low))
+
+    @staticmethod
+    def _with_saint(doc: Document, span: Span) -> Span:
+        """Take in "St." / "Saint" / "Mt" right before a place's name ("Saint Anselm", "st. albans")."""
+        t = doc.token_at(span.start)
+        if t is None or t.i == 0:
+            return span
+        p = doc.tokens[t.i - 1]
+        if p.low in _SAINTS and re.fullmatch(r"\.?[ \t]+", doc.gap(p, t)):
+            return Span(p.start, span.end, span.entity, span.score)
+        return span
 
     def _multiword(self, doc: Document, i: int) -> int | None:
         t = doc.tokens[i]

@@ -24,14 +24,15 @@ from medgrpo.deid.types import Span, word_set
 
 _HEADS = word_set(
     "hospital hospitals hosp hsp clinic clinics infirmary hospice manor sanatorium sanitarium healthcare rehab "
-    "hospitals' hospital's school academy college"
+    "hospitals' hospital's school academy college dialysis"
 )
 _CENTER = word_set("center centre ctr centers")
 _CENTER_LEAD = word_set(
     "medical med health cancer heart care surgical surgery rehabilitation rehab dialysis trauma wellness community "
-    "nursing eye"
+    "nursing eye kidney renal infusion treatment recovery transitional senior skilled birth"
 )
 _HOME_LEAD = word_set("nursing rest group convalescent")
+_LIVING_LEAD = word_set("assisted independent senior")
 _ORG_WORDS = word_set(
     """st saint mt mount general memorial regional community university county city valley medical childrens children's
     women's womens deaconess baptist methodist presbyterian lutheran adventist episcopal jewish hebrew beth israel
@@ -71,8 +72,17 @@ _SHORT_HEADS = word_set("general memorial regional")
 # facility words that continue a name found after a transfer cue ("from Holliston General Hospital")
 _CONTINUES = word_set("general memorial regional community medical hospital hosp center centre ctr clinic rehab")
 _AT_CUE = re.compile(
-    r"(?i)(?:@|\b(?:was|is|been|stayed|staying|hospitalized|admitted|seen|treated)[ \t]+(?:at|@))[ \t]*\Z"
+    r"(?i)(?:@|\b(?:was|is|been|stayed|staying|hospitalized|admitted|seen|treated|accepted|available|bed|placed|"
+    r"placement|followed|screened|going|go|goes|went|return|returning|returned|back|d/c|dc|discharged?|sent|"
+    r"transfer|transferred|tx)[ \t]+(?:at|@|to|by))[ \t]*\Z"
 )
+# words after a facility's short name ("Holliston General last week"); a noun instead means "general surgery"
+_AFTER_FACILITY = word_set(
+    """on via for with until where x er ed icu micu ccu last this yesterday today recently previously prior earlier
+    ago since when before after and in at from to by"""
+)
+_SAINTS = word_set("st saint ste mt mount")
+_GENERIC_OK_STOP = word_set("the of and & our lady new north south east west city")
 _STATE_ABBR = word_set(
     "al ak az ar ca co ct de dc fl ga hi id il in ia ks ky la me md ma mi mn ms mo mt ne nv nh nj nm ny nc nd oh "
     "ok or pa ri sc sd tn tx ut vt va wa wv wi wy"
@@ -101,8 +111,10 @@ class OrganizationRecognizer:
             head_start = None
             if t.low in _HEADS:
                 head_start = i
-            elif (t.low in _CENTER and i > 0 and toks[i - 1].low in _CENTER_LEAD) or (
-                t.low == "home" and i > 0 and toks[i - 1].low in _HOME_LEAD
+            elif (
+                (t.low in _CENTER and i > 0 and toks[i - 1].low in _CENTER_LEAD)
+                or (t.low == "home" and i > 0 and toks[i - 1].low in _HOME_LEAD)
+                or (t.low == "living" and i > 0 and toks[i - 1].low in _LIVING_LEAD)
             ):
                 head_start = i - 1
             elif t.low in _SHORT_HEADS and i > 0 and self._short_head(doc, i):
@@ -117,7 +129,7 @@ class OrganizationRecognizer:
         out.extend(self._after_at(doc))
         out.extend(self._after_cue(doc, _TRANSFER_CUE, strict=True))
         out.extend(self._after_cue(doc, _EMPLOYER_CUE, strict=False))
-        return out
+        return [self._with_saint(doc, span) for span in out]
 
     @staticmethod
     def _short_head(doc: Document, i: int) -> bool:
@@ -132,35 +144,54 @@ class OrganizationRecognizer:
         if i + 1 < len(toks):
             nxt = toks[i + 1]
             gap = doc.gap(toks[i], nxt)
-            if (
-                re.fullmatch(r"[ \t]+", gap)
-                and nxt.low not in _STOP
-                and nxt.low not in _ACRONYM_AFTER
-                and nxt.low not in {"on", "via", "for", "with", "until", "where", "x", "er", "ed"}
-            ):
+            if re.fullmatch(r"[ \t]+", gap) and nxt.low not in _AFTER_FACILITY and nxt.low not in _ACRONYM_AFTER:
                 return False  # "general surgery", "memorial service": a noun follows
         return True
 
     @staticmethod
-    def _after_at(doc: Document) -> list[Span]:
-        """A word in no vocabulary right after ``@`` or ``was at`` ("PT WAS @ BAYVIEW", "@ mercyhurst"): times,
-        rates, bedside and clinical words are all known, misspellings of them are recognised."""
+    def _place_word(t: Token) -> bool:
+        """A word that can name a facility after "@", "accepted at", "bed at", "d/c to": in no vocabulary and no
+        misspelling of a known word ("BAYVIEW", "mercyhurst"), or a town or name that is not everyday or clinical
+        vocabulary ("HOLLISTON", "Fairhaven")."""
+        if t.glued or len(t.low) < 4:
+            return False
+        info = t.info
+        if not info.known:
+            return info.shape >= -1.0 and not typo_of_known(t.low)
+        if info.vocab or info.medical or (info.english and info.english <= 50):
+            return False
+        return info.place or info.is_name
+
+    def _after_at(self, doc: Document) -> list[Span]:
+        """A facility named only by where the patient is, was or goes: "PT WAS @ BAYVIEW", "accepted at fairhaven
+        for rehab", "bed available at HOLLISTON tomorrow", "pt to go to Merrimack Valley"; times, rates, bedside and
+        clinical words after "@" are all known vocabulary."""
         toks = doc.tokens
         out: list[Span] = []
         for i, t in enumerate(toks):
-            if t.info.known or t.glued or len(t.low) < 4 or t.info.shape < -1.0:
-                continue
-            if not _AT_CUE.search(doc.text[max(0, t.start - 24) : t.start]) or typo_of_known(t.low):
+            if not self._place_word(t) or not _AT_CUE.search(doc.text[max(0, t.start - 24) : t.start]):
                 continue
             end = t.end
             k = i + 1
-            while k < len(toks) and k < i + 3 and re.fullmatch(r"[ \t]+", doc.gap(toks[k - 1], toks[k])):
-                if toks[k].low not in _CONTINUES:
+            while k < len(toks) and k < i + 4 and re.fullmatch(r"[ \t]+", doc.gap(toks[k - 1], toks[k])):
+                u = toks[k]
+                if not (u.low in _CONTINUES or u.low in _ORG_WORDS - _GENERIC_OK_STOP or self._place_word(u)):
                     break
-                end = toks[k].end
+                end = u.end
                 k += 1
             out.append(Span(t.start, end, "ORGANIZATION", 0.7))
         return out
+
+    @staticmethod
+    def _with_saint(doc: Document, span: Span) -> Span:
+        """Take in "St." / "Saint" / "Mt" right before a facility's name ("SAINT ANSELM KIDNEY CENTER")."""
+        t = doc.token_at(span.start)
+        if t is None or t.i == 0:
+            return span
+        p = doc.tokens[t.i - 1]
+        if p.low in _SAINTS and re.fullmatch(r"\.?[ \t]+", doc.gap(p, t)):
+            return Span(p.start, span.end, span.entity, span.score)
+        return span
 
     def _walk_back(self, doc: Document, head_start: int, head_end: int) -> Span | None:
         toks = doc.tokens
