@@ -81,7 +81,9 @@ _RATIO_AFTER = re.compile(
 # a unit or ventilation mode after a number pair makes it a quantity or a setting, whatever came before
 _QUANTITY_AFTER = re.compile(
     r"(?i)[ \t]*(?:l\b|lpm|liters?|litres?|l/min|mg|mcg|ml|cc|units?|u\b|meq|mmol|mmhg|cm|mm|kg|g\b|gm|%|"
-    r"bipap|cpap|peep|ps\b|psv|ac\b|simv|prvc|vent\b|nc\b|fio2|mask|face\s*tent)"
+    r"bipap|cpap|peep|ps\b|psv|ac\b|simv|prvc|vent\b|nc\b|fio2|mask|face\s*tent|"
+    r"times\b|x\b|beats?\b|episodes?\b|days?\b|hours?\b|hrs?\b|weeks?\b|wks?\b|months?\b|mos?\b|years?\b|yrs?\b|"
+    r"min\b|mins\b|minutes?\b|secs?\b|seconds?\b|tabs?\b|tablets?\b|puffs?\b|doses?\b|bottles?\b|cups?\b)"
 )
 _SETTING_BEFORE = re.compile(
     r"(?i)\b(?:weaned|wean|weaning|increased|decreased|titrated|changed|turned|dropped|placed|put|back)\s+"
@@ -94,9 +96,32 @@ _ORDINAL_RE = re.compile(
     r"(?i)\b(?:on|since|until|till|til|by|from|thru|through|before|after|of|starting)\s+(?:the\s+)?"
     r"(?P<value>\d{1,2}(?:st|nd|rd|th))\b(?P<after>\s*[A-Za-z]*)"
 )
-_ORDINAL_OK_AFTER = {"", "of", "at", "and", "or", "to", "in", "am", "pm", "when", "with", "for", "per", "by"}
+# what may follow "on the 3rd": the end of a phrase, or the subject of the next clause ("on the 3rd pt was ...")
+_ORDINAL_OK_AFTER = {
+    "",
+    "of",
+    "at",
+    "and",
+    "or",
+    "to",
+    "in",
+    "am",
+    "pm",
+    "when",
+    "with",
+    "for",
+    "per",
+    "by",
+    "pt",
+    "patient",
+    "she",
+    "he",
+    "they",
+    "we",
+    "family",
+}
 _BIRTH_YEAR_RE = re.compile(r"(?i)\b(?:born\s+(?:in\s+)?|dob:?\s*|year\s+of\s+birth:?\s*)(?P<value>1[89]\d{2})\b")
-_AMBIGUOUS_MONTH = re.compile(r"(?i)^(?:may|mar|march|dec|sept?|jun|jan|aug)\b")
+_AMBIGUOUS_MONTH = re.compile(r"(?i)^(?:may|mar|march|dec)\b")  # a verb, med record, decrease; "jan 5" is a date
 
 
 def _plausible_numeric(value: str) -> bool:
