@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from airflow.sdk import Param, dag, get_current_context, task
 
-from medgrpo.data import MEDMCQA_COP_BASES
+from medgrpo.data import DATASET_NAME_PATTERN, MEDMCQA_COP_BASES
 from medgrpo_airflow.assets import DEIDENTIFIED_DATASET
 from medgrpo_airflow.params import format_param, optional
 
@@ -71,8 +71,9 @@ start-up); the shard count is capped by `[core] max_map_length` (shards merge wh
             "medgrpo-default",
             type="string",
             minLength=1,
+            pattern=DATASET_NAME_PATTERN,
             title="Dataset name",
-            description="Name recorded in the manifest.",
+            description="Name recorded in the manifest (letters, digits, '.', '_', '-'; no '/').",
         ),
         "output_uri": optional(
             "string",
@@ -107,6 +108,7 @@ start-up); the shard count is capped by `[core] max_map_length` (shards merge wh
             5000,
             type="integer",
             minimum=100,
+            maximum=1_000_000,
             title="Shard size",
             description="Records per de-identification shard (one mapped task each).",
         ),

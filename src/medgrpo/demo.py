@@ -197,9 +197,16 @@ def _run(args: argparse.Namespace) -> int:
     from medgrpo.train.tiny import build_tiny_model
 
     stop_on_signals()
-    repo = find_repo_root(Path(args.repo).resolve() if args.repo else None)
-    state = Path(args.state_dir or os.environ.get("MEDGRPO_STATE_DIR") or repo / ".state").resolve()
-    state.mkdir(parents=True, exist_ok=True)
+    if args.repo and not (Path(args.repo) / "dags" / "medical_ingest.py").is_file():
+        print(f"medgrpo demo: --repo {args.repo}: expected the medgrpo repository (dags/medical_ingest.py), found none")
+        return 2
+    try:
+        repo = find_repo_root(Path(args.repo).resolve() if args.repo else None)
+        state = Path(args.state_dir or os.environ.get("MEDGRPO_STATE_DIR") or repo / ".state").resolve()
+        state.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # no repository found, or the state folder cannot be made
+        print(f"medgrpo demo: {type(err).__name__}: {err}")
+        return 2
     os.environ["MEDGRPO_STATE_DIR"] = str(state)
     base_model = state / "models" / "tiny-base"
     recipe = repo / "training_image" / "recipes" / "tiny" / "grpo" / "config.yaml"

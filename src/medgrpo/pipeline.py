@@ -144,10 +144,16 @@ def validate_training_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """The grpo_training form's ``overrides`` checked against the recipe fields (first task, no TRL needed).
 
     Unknown fields, wrong kinds, values out of bounds and remote code (unless
-    ``MEDGRPO_ALLOW_REMOTE_CODE=true``) raise ``ValueError`` with one line naming the field.
+    ``MEDGRPO_ALLOW_REMOTE_CODE=true``) raise ``ValueError`` with one line naming the field, as
+    does a ``recipe`` file that does not exist (local backend; a cluster backend's recipe is checked
+    against the image by ``choose_backend``).
     """
     from medgrpo.train.recipe_checks import validate_overrides
 
+    recipe = str(params.get("recipe") or "").strip()
+    local = str(params.get("backend") or "local") == "local"
+    if recipe and local and not storage.is_s3(recipe) and not Path(recipe).is_file():
+        raise ValueError(f"recipe: expected a recipe YAML file, found nothing at {recipe}")
     return validate_overrides(params.get("overrides"))
 
 

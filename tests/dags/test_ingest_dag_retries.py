@@ -10,7 +10,6 @@ try; the failed run is marked failed and its raw staged rows are gone.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,22 +40,6 @@ run = dag.test(run_conf=json.loads(sys.argv[2]))
 tries = {ti.task_id: [ti.state, ti.try_number] for ti in run.get_task_instances() if ti.map_index in (-1, 0)}
 print(json.dumps({"state": str(run.state), "tries": tries, "structure": structure}))
 """
-
-
-@pytest.fixture(scope="module")
-def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("airflow-home")
-    env = {
-        **os.environ,
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
-        "MEDGRPO_ALLOW_DEV_ID_KEY": "true",
-    }
-    for argv in (["db", "migrate"], ["dags", "reserialize"]):
-        proc = subprocess.run([sys.executable, "-m", "airflow", *argv], env=env, capture_output=True, text=True)
-        assert proc.returncode == 0, proc.stderr[-2000:]
-    return env
 
 
 def _run(env: dict[str, str], state: Path, conf: dict[str, object]) -> dict:

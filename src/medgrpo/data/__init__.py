@@ -13,3 +13,5 @@
 #: MedMCQA ``cop`` numberings that can be stated instead of detected (``medgrpo ingest
 #: --medmcqa-cop-base``, the medical_ingest form); here so the CLI parser needs no heavy import.
 MEDMCQA_COP_BASES = {0: "0-3 (the hub's parquet release)", 1: "1-4 (the original JSON release)"}
+#: A dataset name (``medgrpo ingest --name``, the medical_ingest form): one path-safe component.
+DATASET_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"

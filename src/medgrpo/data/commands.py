@@ -70,12 +70,11 @@ def register(subparsers: Any) -> None:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    import json
-    import tempfile
     from pathlib import Path
 
     from medgrpo import storage
     from medgrpo.data import synth
+    from medgrpo.data.schema import dumps_line
 
     if args.list:
         for name, fn in synth.CALCULATORS.items():
@@ -83,34 +82,24 @@ def _synth(args: argparse.Namespace) -> int:
         return 0
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
     try:
-        records = synth.generate(args.n, seed=args.seed, kinds=kinds, difficulty=args.difficulty)
-        if storage.is_s3(args.out):
-            with tempfile.TemporaryDirectory() as tmp:
-                path = Path(tmp, "synth.jsonl")
-                count = _write_jsonl(path, records, json)
-                storage.upload_file(path, args.out)
-        else:
-            out = Path(args.out)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp_path = out.with_name(f".{out.name}.tmp")
-            count = _write_jsonl(tmp_path, records, json)
-            tmp_path.replace(out)
+        records = list(synth.generate(args.n, seed=args.seed, kinds=kinds, difficulty=args.difficulty))
     except ValueError as err:
         print(f"medgrpo synth: {err}")
         return 2
-    print(f"wrote {count} synthetic records to {args.out} (seed {args.seed})")
+    try:  # atomic: OUT appears complete or not at all
+        if not storage.is_s3(args.out) and Path(args.out).is_dir():
+            raise IsADirectoryError(f"expected a file path, found a folder at {args.out}")
+        storage.write_text_atomic(args.out, "".join(dumps_line(r) + "\n" for r in records))
+    except Exception as err:  # OS or S3 errors: one line
+        print(f"medgrpo synth: could not write {args.out} ({type(err).__name__}: {_first_line(err)})")
+        return 1
+    print(f"wrote {len(records)} synthetic records to {args.out} (seed {args.seed})")
     return 0
 
 
-def _write_jsonl(path: Any, records: Any, json: Any) -> int:
-    from medgrpo.data.schema import dumps_line
-
-    count = 0
-    with open(path, "w", encoding="utf-8") as fh:
-        for record in records:
-            fh.write(dumps_line(record) + "\n")
-            count += 1
-    return count
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def _ingest(args: argparse.Namespace) -> int:

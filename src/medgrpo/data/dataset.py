@@ -31,6 +31,10 @@ def _load_manifest(dataset_dir: str) -> dict[str, Any]:
         raise DatasetError(f"{uri}: expected a dataset manifest, found no file") from None
     except json.JSONDecodeError as err:
         raise DatasetError(f"{uri}: expected JSON, found {err.msg} at line {err.lineno}") from None
+    except UnicodeDecodeError as err:
+        raise DatasetError(f"{uri}: expected UTF-8 JSON, found an invalid byte at offset {err.start}") from None
+    except RecursionError:
+        raise DatasetError(f"{uri}: expected a manifest object, found JSON nested too deeply to read") from None
     except Exception as err:  # S3: NoSuchKey / NoSuchBucket arrive as ClientError
         raise DatasetError(f"{uri}: could not read the manifest ({type(err).__name__}: {err})") from None
     if not isinstance(manifest, dict) or "files" not in manifest:
@@ -100,6 +104,8 @@ def iter_split(dataset_dir: str, split: str, *, manifest: dict[str, Any] | None 
                         yield json.loads(line)
                     except json.JSONDecodeError as err:
                         raise DatasetError(f"{uri}:{number}: expected a JSON record, found {err.msg}") from None
+                    except (RecursionError, UnicodeDecodeError):
+                        raise DatasetError(f"{uri}:{number}: expected a JSON record, found unreadable text") from None
     except FileNotFoundError:
         raise DatasetError(f"{uri}: expected the file the manifest lists, found none") from None
     _verify(uri, manifest["files"][name], sha.hexdigest(), size)

@@ -43,7 +43,14 @@ from typing import IO, Any
 
 from medgrpo import storage
 from medgrpo.data import dedup, formats, ids
-from medgrpo.data.schema import RecordError, dedup_keys, dumps_line, source_name, validate_record
+from medgrpo.data.schema import (
+    RecordError,
+    dedup_keys,
+    dumps_line,
+    nested_deeper_than,
+    source_name,
+    validate_record,
+)
 from medgrpo.data.sources import MAX_RECORD_LINE_BYTES, Input, Row, SourceError, expand, iter_lines
 
 log = logging.getLogger(__name__)
@@ -224,6 +231,15 @@ def _convert(row_value: Any, fmt: str, medmcqa_base: tuple[int | None, str]) -> 
 _PENDING_ID = "pending"  # stands in for the published id while a record is validated
 
 
+def _deep_as_text(raw: Any, cap: int = 20_000) -> str | None:
+    """A deeply nested raw row as (capped) JSON text for the quarantine, or None if even that fails."""
+    try:
+        text = json.dumps(raw, ensure_ascii=False)
+    except (RecursionError, TypeError, ValueError):
+        return None
+    return text if len(text) <= cap else text[:cap] + "…"
+
+
 def _take_source_id(record: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     """The record without its own ``id`` (validated with a placeholder) and that source id, if any."""
     given = record.get("id")
@@ -398,6 +414,8 @@ def _prepare_input(inp: Input, index: int, fmt: str, ctx: _PrepareContext, stats
     raw_source = source_name(chosen or "unknown")
 
     def bad(ref: str, reason: str, raw: Any) -> None:
+        if nested_deeper_than(raw):  # kept as (capped) text: de-identification walks it, and must not recurse
+            raw = _deep_as_text(raw)
         scrubbed = ids.scrub_raw(ctx.key, raw, raw_source, ref)
         ctx.id_map.add(scrubbed.entries)
         ctx.quarantine.write({"source_ref": ref, "reason": reason, "record": scrubbed.record, "src": index})
@@ -790,7 +808,7 @@ def _finalize(
     deid: bool | None,
 ) -> IngestResult:
     deidentified = deid if deid is not None else audits is not None
-    name = name or _default_name(out_dir)
+    name = check_name(name) if name else _default_name(out_dir)
     by_source = [_new_counts() for _ in state["sources"]]
     by_record_source: dict[str, dict[str, int]] = {}
     reasons: dict[str, int] = {}
@@ -1006,8 +1024,22 @@ def cleanup_staging(staging_dir: str) -> str:
     return f"not published: staging removed ({len(files)} files)"
 
 
+def check_name(name: str) -> str:
+    """A dataset name given by the user, or IngestError: one path-safe component (no '/', no '..')."""
+    import re
+
+    from medgrpo.data import DATASET_NAME_PATTERN
+
+    if not isinstance(name, str) or not re.fullmatch(DATASET_NAME_PATTERN, name):
+        raise IngestError(
+            f"--name: expected letters, digits, '.', '_', '-' (starting with a letter or digit, at most 128), "
+            f"found {name!r}"[:300]
+        )
+    return name
+
+
 def _default_name(out_dir: str) -> str:
-    return Path(out_dir.rstrip("/")).name or "dataset"
+    return storage_safe(Path(out_dir.rstrip("/")).name or "dataset")
 
 
 def _build_dir(out_dir: str, staging_dir: str) -> Path:
@@ -1194,6 +1226,8 @@ def ingest(
     """Run :func:`prepare`, :func:`deidentify_shard` per shard and :func:`finalize` in sequence."""
     if not 0.0 <= eval_fraction < 1.0:
         raise IngestError(f"--eval-fraction: expected a number in [0, 1), found {eval_fraction}")
+    if name:
+        check_name(name)  # before any work
     staging = tempfile.mkdtemp(prefix="medgrpo-ingest-")
     try:
         prepared = prepare(sources, staging, fmt=fmt, shard_size=shard_size, medmcqa_cop_base=medmcqa_cop_base)

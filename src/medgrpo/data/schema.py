@@ -34,6 +34,7 @@ MAX_OPTION_CHARS = 5_000
 MAX_ANSWER_CHARS = 5_000
 MAX_EXPLANATION_CHARS = 50_000
 MAX_OPTIONS = 26
+MAX_NESTING = 32  # levels of lists/objects in meta (and in a raw row kept in the quarantine)
 ID_HEX_CHARS = 16
 
 _NUMERIC_RE = re.compile(r"^-?(?:\d+(?:\.\d*)?|\.\d+)$")
@@ -94,6 +95,18 @@ def safe_key(key: Any) -> str:
     if isinstance(key, str) and (key in _FIELD_NAMES or (len(key) == 1 and key.isascii() and key.isalpha())):
         return key
     return "<key>"
+
+
+def nested_deeper_than(value: Any, limit: int = MAX_NESTING) -> bool:
+    """Whether lists/objects in ``value`` nest more than ``limit`` levels (iterative: any depth is safe)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth >= limit:
+                return True
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return False
 
 
 def _non_json(value: Any, path: str, depth: int = 0) -> str | None:
@@ -185,6 +198,8 @@ class CanonicalRecord(BaseModel):
     @field_validator("meta")
     @classmethod
     def _meta(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if nested_deeper_than(v):
+            raise ValueError(f"expected JSON values nested at most {MAX_NESTING} levels, found deeper nesting")
         try:  # the C encoder is the fastest full check; locate the problem only on failure
             json.dumps(v, allow_nan=False)
         except (TypeError, ValueError, RecursionError):

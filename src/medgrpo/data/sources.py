@@ -32,6 +32,9 @@ MAX_LINE_BYTES = 16 * 1024 * 1024  # a longer line is quarantined without being 
 #: source line's worth of text, and JSON escaping can grow it; longer means a corrupt file.
 MAX_RECORD_LINE_BYTES = 4 * MAX_LINE_BYTES
 MAX_WHOLE_FILE_BYTES = 512 * 1024 * 1024  # whole-document JSON files larger than this are refused
+#: The parser's own limit (Python's recursion limit) stops JSON nested about this deep: such a row is
+#: quarantined with this reason instead of failing the whole ingest.
+NESTING_REASON = "expected JSON nested at most about 900 levels (the parser's limit), found deeper nesting"
 DATA_SUFFIXES = (".jsonl", ".json", ".ndjson", ".parquet", ".jsonl.gz", ".json.gz", ".ndjson.gz")
 
 
@@ -135,6 +138,8 @@ def _whole_document(fh: IO[bytes], uri: str) -> Iterator[Row]:
             if err.msg == "Extra data":
                 yield from _jsonl(io.BytesIO(data), uri)
                 return
+        except RecursionError:
+            pass
         yield bad or Row(f"{uri}:1", error="file: expected UTF-8 text")
         return
     try:
@@ -144,6 +149,9 @@ def _whole_document(fh: IO[bytes], uri: str) -> Iterator[Row]:
             yield from _jsonl(io.BytesIO(data), uri)
             return
         yield Row(f"{uri}:{err.lineno}", error=_json_error(err, "file"), text=_cap(text))
+        return
+    except RecursionError:
+        yield Row(f"{uri}:1", error=f"file: {NESTING_REASON}", text=_cap(text))
         return
     yield from _rows_from_value(value, uri)
 
@@ -167,6 +175,9 @@ def _jsonl(fh: IO[bytes], uri: str) -> Iterator[Row]:
             value = json.loads(text)
         except json.JSONDecodeError as err:
             yield Row(ref, error=_json_error(err, "line"), text=_cap(text))
+            continue
+        except RecursionError:
+            yield Row(ref, error=f"line: {NESTING_REASON}", text=_cap(text))
             continue
         if (
             isinstance(value, dict)
@@ -198,7 +209,7 @@ def _looks_like_jsonl(head: bytes) -> bool:
     more = [line for line in rest.split(b"\n") if line.strip()]
     try:
         json.loads(first)
-    except ValueError:
+    except (ValueError, RecursionError):
         return any(line.startswith((b"{", b"[")) for line in more)
     return bool(more) or head.startswith(b"{")
 

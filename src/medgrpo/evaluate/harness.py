@@ -121,6 +121,19 @@ def score_completions(
     return out
 
 
+def _check_model_config(path: Path) -> None:
+    """ValueError (one line) unless ``config.json`` holds a JSON object: transformers fails on anything
+    else with a TypeError or a RecursionError that names nothing."""
+    import json
+
+    try:
+        config = json.loads(path.read_bytes())
+    except (ValueError, RecursionError):
+        raise ValueError(f"{path}: expected a JSON object (a model config), found text that does not parse") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected a JSON object (a model config), found {type(config).__name__}")
+
+
 def _check_records(records: Sequence[Mapping[str, Any]]) -> None:
     if not records:
         raise ValueError("no records to evaluate: the eval split is empty")
@@ -198,6 +211,7 @@ def evaluate_model(
     model_path = Path(model_dir)
     if not (model_path / "config.json").is_file():
         raise FileNotFoundError(f"expected a Hugging Face model folder with config.json, found none in {model_path}")
+    _check_model_config(model_path / "config.json")
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig

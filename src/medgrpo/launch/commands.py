@@ -64,9 +64,11 @@ def _render(args: argparse.Namespace) -> int:
     from medgrpo.launch.pod_security import violations
     from medgrpo.launch.spec import TrainingJob, safe_name
     from medgrpo.settings import get_settings
+    from medgrpo.train.recipe_checks import validate_overrides
 
     try:
         overrides = parse_key_values(args.overrides, "--set")
+        validate_overrides(overrides)  # what the pod would refuse at start (bounds, remote code) fails here
         settings = K8sSettings.from_env()
         slug = safe_name(args.run_name, max_len=100)
         job = TrainingJob(
@@ -100,10 +102,17 @@ def _render(args: argparse.Namespace) -> int:
         for line in checked:
             print(f"valid: {line}")
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    for index, obj in enumerate(objects, start=1):
-        path = out / f"{index:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
-        path.write_text(yaml.safe_dump(obj, sort_keys=False, width=120))
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for index, obj in enumerate(objects, start=1):
+            path = out / f"{index:02d}-{obj['kind'].lower()}-{obj['metadata']['name']}.yaml"
+            storage.write_text_atomic(str(path), yaml.safe_dump(obj, sort_keys=False, width=120))
+            paths.append(path)
+    except OSError as err:
+        print(f"medgrpo render-k8s: could not write the manifests into {args.out} ({type(err).__name__}: {err})")
+        return 1
+    for path in paths:
         print(f"wrote {path}")
     print(f"{len(objects)} object(s) for namespace {settings.namespace}; Pod Security 'restricted': ok")
     return 0

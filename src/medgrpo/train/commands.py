@@ -65,10 +65,26 @@ def register(subparsers: Any) -> None:
 def _tiny_model(args: argparse.Namespace) -> int:
     from medgrpo.train.tiny import build_tiny_model
 
-    path = build_tiny_model(args.out_dir, seed=args.seed)
+    if "://" in args.out_dir:
+        print(f"medgrpo tiny-model: OUT_DIR: expected a local folder, found {args.out_dir} (upload it afterwards)")
+        return 2
+    try:
+        path = build_tiny_model(args.out_dir, seed=args.seed)
+    except OSError as err:  # OUT_DIR is a file, below a file, not writable, ...
+        print(f"medgrpo tiny-model: could not write {args.out_dir} ({type(err).__name__}: {err})")
+        return 1
     info = json.loads((path / "medgrpo_tiny.json").read_text())
     print(f"tiny model: {path} ({info['parameters']:,} parameters, vocabulary {info['vocab_size']})")
     return 0
+
+
+def _input_errors() -> tuple[type[BaseException], ...]:
+    """What bad input (a model, dataset or location that is missing or unreadable) raises, as opposed to bugs."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from medgrpo.data.dataset import DatasetError
+
+    return (ValueError, OSError, DatasetError, BotoCoreError, ClientError)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -95,16 +111,28 @@ def _train(args: argparse.Namespace) -> int:
         print(f"recipe {args.recipe} is valid (model {cfg.model_name_or_path}, rewards {cfg.reward_funcs})")
         return 0
 
+    from pathlib import Path
+
     from medgrpo.train.grpo import train
 
-    outcome = train(
-        cfg,
-        recipe=args.recipe,
-        recipe_values=values,
-        run_name=args.run_name,
-        tags=tags,
-        register=not args.no_register,
-    )
+    output_dir = Path(str(cfg.output_dir))
+    created = not output_dir.exists()
+    try:
+        outcome = train(
+            cfg,
+            recipe=args.recipe,
+            recipe_values=values,
+            run_name=args.run_name,
+            tags=tags,
+            register=not args.no_register,
+        )
+    except _input_errors() as err:  # a bad model, dataset or location: one line (-v logs the traceback)
+        log.debug("training failed", exc_info=True)
+        text = str(err).strip().splitlines()
+        print(f"medgrpo train: {type(err).__name__}: {text[0] if text else 'no detail'}")
+        if created and output_dir.is_dir() and not any(output_dir.iterdir()):
+            output_dir.rmdir()  # nothing was written: leave nothing behind (a partial run keeps its checkpoints)
+        return 1
     if not outcome.get("main_process", True):
         return 0  # other ranks of a multi-process launch: the main process reports
     metrics = outcome["metrics"]

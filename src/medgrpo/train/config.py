@@ -184,7 +184,12 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
         key = key.strip().replace("-", "_")
         if not sep or not key:
             raise RecipeError(f"--set expects key=value, found {pair!r}")
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except (yaml.YAMLError, RecursionError) as err:
+            raise RecipeError(
+                f"--set {key}: expected a YAML value, found text that does not parse ({_yaml_why(err)})"
+            ) from None
         target = out
         *parents, leaf = key.split(".")
         for part in parents:
@@ -193,6 +198,33 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
                 raise RecipeError(f"--set {pair!r}: {part!r} is both a value and a dict")
         target[leaf] = value
     return out
+
+
+MAX_RECIPE_BYTES = 1024 * 1024
+
+
+def _yaml_why(err: BaseException) -> str:
+    if isinstance(err, RecursionError):
+        return "nested too deeply"
+    mark = getattr(err, "problem_mark", None)
+    problem = getattr(err, "problem", None) or type(err).__name__
+    return f"{problem} at line {mark.line + 1}" if mark is not None else str(problem)
+
+
+def _read_yaml(path: Path) -> Any:
+    """A recipe file's YAML, or RecipeError naming the file and what is wrong with it (one line)."""
+    if path.stat().st_size > MAX_RECIPE_BYTES:
+        raise RecipeError(
+            f"recipe {path}: expected a YAML file under {MAX_RECIPE_BYTES} bytes, found {path.stat().st_size}"
+        )
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise RecipeError(f"recipe {path}: expected UTF-8 text, found an invalid byte at offset {err.start}") from None
+    try:
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError) as err:
+        raise RecipeError(f"recipe {path}: expected YAML, found text that does not parse ({_yaml_why(err)})") from None
 
 
 def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -280,7 +312,7 @@ def recipe_values(
         path = Path(recipe)
         if not path.is_file():
             raise RecipeError(f"recipe file not found: {path}")
-        loaded = yaml.safe_load(path.read_text()) or {}
+        loaded = _read_yaml(path) or {}
         if not isinstance(loaded, dict):
             raise RecipeError(f"recipe {path} must be a YAML mapping of fields, found {type(loaded).__name__}")
         data = loaded
@@ -290,6 +322,8 @@ def recipe_values(
     known = {f.name for f in dataclasses.fields(MedGRPOConfig) if f.init}
     where = f"recipe {recipe}" if recipe else "overrides"
     for key in data:
+        if not isinstance(key, str):
+            raise RecipeError(f"{where}: expected field names as keys, found a {type(key).__name__} key")
         if key not in known:
             close = difflib.get_close_matches(key, known, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else ""

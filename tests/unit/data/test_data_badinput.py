@@ -52,7 +52,7 @@ def _bad_line(kind: str, i: int, draw_text: str) -> bytes:
     if kind == "enormous":
         return json.dumps(good | {"question": "x" * 25_000}).encode()
     if kind == "invalid_utf8":
-        return json.dumps(good).encode()[:20] + b"\xff\xfe" + draw_text.encode()
+        return json.dumps(good).encode()[:20] + b"\xff\xfe" + draw_text.encode().replace(b"\n", b" ")  # one line
     if kind == "not_object":
         return json.dumps([draw_text, i]).encode()
     if kind == "other_format":
