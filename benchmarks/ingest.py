@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -66,8 +67,14 @@ def _write_source(path: Path, n: int, seed: int) -> None:
 
 
 def _run(mode: str, src: Path, out: Path) -> dict[str, object]:
+    env = {
+        **os.environ,
+        # synthetic data: ids from the public development key; the source-id map next to the run's files
+        "MEDGRPO_ALLOW_DEV_ID_KEY": "true",
+        "MEDGRPO_ID_MAP_ROOT": str(out.parent / "id-maps"),
+    }
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, mode, str(src), str(out)], capture_output=True, text=True, check=False
+        [sys.executable, "-c", CHILD, mode, str(src), str(out)], capture_output=True, text=True, check=False, env=env
     )
     if proc.returncode != 0:
         raise SystemExit(f"{mode} run failed:\n{proc.stderr[-2000:]}")
