@@ -105,7 +105,7 @@ _ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 @lru_cache(maxsize=50_000)
 def typo_of_known(low: str) -> bool:
     """``low`` misspells an everyday, medical or clinical word: two adjacent letters swapped ("pateint",
-    "dsicharge"), or, for words of six letters or more, a clinical or medical word with one letter dropped,
+    "dsicharge"), or, for words of five letters or more, a clinical or medical word with one letter dropped,
     added or changed ("suctoned", "hepirin", "propofal"). A misspelled clinical word is not a name."""
     from medgrpo.deid.lexicon import load_lexicon
 
@@ -117,15 +117,15 @@ def typo_of_known(low: str) -> bool:
             return True
         if info.vocab == "clinical" or cand in _CUE_WORDS:
             return True
-    if len(low) < 6 or not low.isalpha():
+    if len(low) < 5 or not low.isalpha():
         return False
     # one letter dropped, added or changed: a word of the hand-curated clinical vocabulary ("suctoned", "hepirin",
     # "dilaudad") unless the spelling is strongly name-like, or any medical word when the spelling is not
     # name-like at all. Everyday English is left out on purpose: surnames and town names sit one edit from
     # many English words ("greben" / "grebes", "redstead" / "bedstead", "walders" / "welders").
     shape = lex.spelling(low)
-    if shape >= 2.5 and len(low) < 9:
-        return False  # a long word one edit from a clinical word is its misspelling ("trendelenberg")
+    if shape >= (1.0 if len(low) < 6 else 2.5) and len(low) < 8:
+        return False  # a long word one edit from a clinical word is its misspelling ("trendelenberg", "ayclovir")
     medical, vocab = lex.medical, lex.vocab
     firsts, lasts = lex.first_rank, lex.last_rank
     for cand in _edits1(low):
