@@ -460,7 +460,7 @@ def gate_candidates(params: Mapping[str, Any], resolved: Mapping[str, Any], *, d
 def _gate_line(gate: Mapping[str, Any]) -> str:
     mark = {"pass": "pass", "fail": "FAIL", "insufficient": "INSUFFICIENT"}.get(str(gate.get("status")), "?")
     value = float(gate.get("value", float("nan")))
-    line = f"[{mark}] {gate.get('name')}: {value:.4g} {gate.get('comparison')} {gate.get('threshold')}"
+    line = f"[{mark}] {gate.get('name')}: {value:.4g} {gate.get('comparison')} {float(gate.get('threshold', 0)):.4g}"
     return f"{line} ({gate['detail']})" if gate.get("detail") else line
 
 
