@@ -1,8 +1,9 @@
-"""``grpo_training`` with ``backend=kubernetes`` through a real Airflow 3 deployment (api-server,
-scheduler, dag-processor, triggerer; LocalExecutor on PostgreSQL): the branch routes to the
-KubernetesPodOperator task, the pod is watched by the provider's trigger in the real triggerer,
-its log lands in the task log, an evicted first try is retried by Airflow with a new pod, and the
-registered result is published as the challenger Asset event.
+"""``grpo_training`` with ``backend=kubernetes`` and then ``backend=kubeflow`` through a real Airflow 3
+deployment (api-server, scheduler, dag-processor, triggerer; LocalExecutor on PostgreSQL): the branch
+routes to the KubernetesPodOperator task, the pod is watched by the provider's trigger in the real
+triggerer, its log lands in the task log, an evicted first try is retried by Airflow with a new pod,
+and the registered result is published as the challenger Asset event; the kubeflow run goes through
+``TrainJobOperator`` and ``medgrpo_airflow.triggers.TrainJobTrigger``, imported by the triggerer.
 
 Kubernetes is the fake API server of tests/k8s/fake_apiserver.py (there is no cluster here); its
 scripted pods stand in for the training container (the real container is exercised in
@@ -34,7 +35,7 @@ def _log(stack: AirflowStack, run_id: str, task_id: str, attempt: int) -> str:
         return f"(no log: {err})"
 
 
-def test_kubernetes_backend_through_airflow_with_eviction_retry(
+def test_cluster_backends_through_airflow_with_eviction_retry(
     fake_k8s: FakeKubernetes,
     moto_server: str,
     pg_database: Callable[[str], str],
@@ -75,30 +76,23 @@ def test_kubernetes_backend_through_airflow_with_eviction_retry(
             "MEDGRPO_K8S_PENDING_TIMEOUT": "120",
         },
     )
+    fake_k8s.script(  # kubeflow: rank 0 of the TrainJob publishes the result, like the entrypoint
+        lambda pod: "-node-0-0-" in pod["metadata"]["name"],
+        Script(lines=["rank0: step 1", "rank0: step 2"], run_for=2, on_end=publish),
+    )
     stack.start()
     try:
         stack.wait_for_dags(["grpo_training"])
         stack.unpause("grpo_training")
-        run_id = stack.trigger("grpo_training", {"backend": "kubernetes", "dataset_uri": dataset})
-        run = stack.wait_for_run("grpo_training", run_id, timeout=600)
-        states = {t["task_id"]: (t["state"], t["try_number"]) for t in stack.task_instances("grpo_training", run_id)}
-        logs = {
-            (task_id, attempt): _log(stack, run_id, task_id, attempt)
-            for task_id, (_, tries) in states.items()
-            for attempt in range(1, tries + 1)
-        }
-        try:
-            published = stack.api(
-                "GET",
-                f"/dags/grpo_training/dagRuns/{run_id}/taskInstances/publish_cluster_model/xcomEntries/return_value",
-            )
-        except RuntimeError as err:
-            published = {"error": str(err)}
+        pod_run = _run(stack, {"backend": "kubernetes", "dataset_uri": dataset})
+        pods_of_pod_run = [p["metadata"]["name"] for p in fake_k8s.deleted if p["kind"] == "Pod"]
+        posts_of_pod_run = fake_k8s.count("POST", r"/pods$")
+        trainjob_run = _run(stack, {"backend": "kubeflow", "dataset_uri": dataset})
     finally:
         stack.stop()
 
-    details = f"states: {states}\n" + "\n".join(f"--- {k} ---\n{v[-3000:]}" for k, v in logs.items())
-    assert run["state"] == "success", details
+    states, logs, published = pod_run
+    assert states["_run"] == "success", _details(pod_run)
     first_log, second_log = logs[("train_on_kubernetes", 1)], logs[("train_on_kubernetes", 2)]
     assert states["choose_backend"] == ("success", 1)
     assert states["train"][0] == "skipped" and states["train_on_kubeflow"][0] == "skipped"
@@ -108,7 +102,40 @@ def test_kubernetes_backend_through_airflow_with_eviction_retry(
     assert "resumes from the newest checkpoint in s3://" in first_log
     assert "resuming from checkpoint-1" in second_log and "try two: step 2" in second_log
     assert "mlflow-run-1" in json.dumps(published), published  # the result the pod published, as XCom
-    pods = [p["metadata"]["name"] for p in fake_k8s.deleted if p["kind"] == "Pod"]
-    assert [name[-3:] for name in pods] == ["-t1", "-t2"], pods  # one pod per try, both cleaned up
-    assert fake_k8s.count("POST", r"/pods$") == 2
-    assert fake_k8s.list("pods") == []
+    assert [name[-3:] for name in pods_of_pod_run] == ["-t1", "-t2"], pods_of_pod_run  # one pod per try
+    assert posts_of_pod_run == 2
+
+    states, logs, published = trainjob_run
+    assert states["_run"] == "success", _details(trainjob_run)
+    assert states["train_on_kubeflow"] == ("success", 1) and states["train_on_kubernetes"][0] == "skipped"
+    assert "rank0: step 2" in logs[("train_on_kubeflow", 1)]  # written by TrainJobTrigger in the triggerer
+    assert "mlflow-run-1" in json.dumps(published), published
+    assert fake_k8s.count("POST", r"/trainjobs$") == 1
+    assert fake_k8s.list("trainjobs") == [] and fake_k8s.list("pods") == []
+
+
+def _run(stack: AirflowStack, conf: dict[str, Any]) -> tuple[dict[str, Any], dict[Any, str], Any]:
+    """Trigger grpo_training, wait, and collect task states, every try's log and the published XCom."""
+    run_id = stack.trigger("grpo_training", conf)
+    run = stack.wait_for_run("grpo_training", run_id, timeout=600)
+    states: dict[str, Any] = {
+        t["task_id"]: (t["state"], t["try_number"]) for t in stack.task_instances("grpo_training", run_id)
+    }
+    logs = {
+        (task_id, attempt): _log(stack, run_id, task_id, attempt)
+        for task_id, (_, tries) in states.items()
+        for attempt in range(1, tries + 1)
+    }
+    states["_run"] = run["state"]
+    try:
+        published = stack.api(
+            "GET", f"/dags/grpo_training/dagRuns/{run_id}/taskInstances/publish_cluster_model/xcomEntries/return_value"
+        )
+    except RuntimeError as err:
+        published = {"error": str(err)}
+    return states, logs, published
+
+
+def _details(run: tuple[dict[str, Any], dict[Any, str], Any]) -> str:
+    states, logs, _ = run
+    return f"states: {states}\n" + "\n".join(f"--- {k} ---\n{v[-3000:]}" for k, v in logs.items())
