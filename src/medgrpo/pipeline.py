@@ -70,9 +70,12 @@ def default_recipe() -> str:
 
 
 def _checkpoint_store(dag_id: str, run_id: str) -> str:
-    """``<checkpoint root>/<run>``: ``MEDGRPO_CHECKPOINT_ROOT``, else ``<work root>/checkpoints`` (the same
-    for every try, so a retry on another worker resumes from the newest checkpoint)."""
-    return storage.join(get_settings().checkpoint_root, run_slug(dag_id, run_id))
+    """Where a training run stores checkpoints: ``<MEDGRPO_CHECKPOINT_ROOT>/<run>`` when set, else the
+    run's own ``<runs root>/<run>/checkpoints``. The same for every try, so a retry (on another worker,
+    or in a new pod) resumes from the newest checkpoint."""
+    root = get_settings().checkpoint_root
+    slug = run_slug(dag_id, run_id)
+    return storage.join(root, slug) if root else storage.join(default_runs_root(), slug, "checkpoints")
 
 
 def run_slug(dag_id: str, run_id: str) -> str:

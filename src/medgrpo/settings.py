@@ -59,7 +59,8 @@ class Settings:
     data_root: str = ""
     #: Where each training run gets its output folder (``MEDGRPO_RUNS_ROOT``); empty = ``<work_uri>/runs``.
     runs_root: str = ""
-    #: Where each training run stores its checkpoints (``MEDGRPO_CHECKPOINT_ROOT``); empty = ``<work_uri>/checkpoints``.
+    #: Where training runs store checkpoints (``MEDGRPO_CHECKPOINT_ROOT``, ``<root>/<run>``); empty = inside each
+    #: run's folder, ``<runs_root>/<run>/checkpoints``.
     checkpoint_root: str = ""
 
     def __post_init__(self) -> None:
@@ -68,13 +69,11 @@ class Settings:
 
         work = _location(WORK_URI_ENV, self.work_uri or str(self.state_dir))
         object.__setattr__(self, "work_uri", work)
-        for attr, env, folder in (
-            ("data_root", DATA_ROOT_ENV, "datasets"),
-            ("runs_root", RUNS_ROOT_ENV, "runs"),
-            ("checkpoint_root", CHECKPOINT_ROOT_ENV, "checkpoints"),
-        ):
+        for attr, env, folder in (("data_root", DATA_ROOT_ENV, "datasets"), ("runs_root", RUNS_ROOT_ENV, "runs")):
             given = getattr(self, attr)
             object.__setattr__(self, attr, _location(env, given) if given else storage.join(work, folder))
+        if self.checkpoint_root:  # empty stays empty: checkpoints then live in each run's folder
+            object.__setattr__(self, "checkpoint_root", _location(CHECKPOINT_ROOT_ENV, self.checkpoint_root))
 
     def local_locations(self) -> dict[str, str]:
         """The work-root locations that are local folders, by setting name (all must be s3:// when
@@ -85,10 +84,10 @@ class Settings:
             WORK_URI_ENV: self.work_uri,
             DATA_ROOT_ENV: self.data_root,
             RUNS_ROOT_ENV: self.runs_root,
-            CHECKPOINT_ROOT_ENV: self.checkpoint_root,
+            CHECKPOINT_ROOT_ENV: self.checkpoint_root,  # empty: inside the runs root, reported above
             "MEDGRPO_ID_MAP_ROOT": self.id_map_root or storage.join(self.work_uri, "id-maps"),
         }
-        return {name: value for name, value in named.items() if not storage.is_s3(value)}
+        return {name: value for name, value in named.items() if value and not storage.is_s3(value)}
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -28,7 +28,7 @@ def test_without_a_work_root_everything_stays_under_the_state_dir(tmp_path: Path
         state,
         f"{state}/datasets",
         f"{state}/runs",
-        f"{state}/checkpoints",
+        "",
     )
     assert pipeline.default_dataset_uri("d") == f"{state}/datasets/d"
     assert pipeline.ingest_staging_dir("medical_ingest", "manual__1") == f"{state}/staging/medical-ingest-manual-1"
@@ -43,7 +43,7 @@ def test_an_s3_work_root_holds_staging_datasets_runs_checkpoints_and_id_maps(mon
     assert pipeline.ingest_staging_dir("medical_ingest", "r") == "s3://lake/medgrpo/staging/medical-ingest-r"
     job = pipeline.training_job({}, {"dataset_uri": "s3://lake/medgrpo/datasets/d"}, dag_id="grpo_training", run_id="r")
     assert job.output_uri == "s3://lake/medgrpo/runs/grpo-training-r"
-    assert job.checkpoint_store == "s3://lake/medgrpo/checkpoints/grpo-training-r"
+    assert job.checkpoint_store == "s3://lake/medgrpo/runs/grpo-training-r/checkpoints"  # inside the run's folder
     assert ids.id_map_root() == "s3://lake/medgrpo/id-maps"
     assert Settings.from_env().local_locations() == {}
 
@@ -57,6 +57,8 @@ def test_the_three_roots_stay_overrides(monkeypatch: pytest.MonkeyPatch, tmp_pat
     s = Settings.from_env()
     assert s.data_root == "s3://published/data"
     assert s.checkpoint_root == "s3://fast/ckpt"
+    job = pipeline.training_job({}, {"dataset_uri": "s3://published/data/d"}, dag_id="grpo_training", run_id="r")
+    assert job.checkpoint_store == "s3://fast/ckpt/grpo-training-r"
     assert s.runs_root == str(tmp_path / "relative-runs")  # absolute: tasks start in other folders
     assert s.local_locations() == {"MEDGRPO_RUNS_ROOT": str(tmp_path / "relative-runs")}
 
@@ -99,8 +101,10 @@ def test_a_remote_executor_with_a_local_work_root_fails_naming_each_setting(exec
     with pytest.raises(SharedStorageError) as err:
         require_shared_storage(executor, tracking_uri="http://mlflow:5000")
     text = str(err.value)
-    for name in ("MEDGRPO_WORK_URI", "MEDGRPO_DATA_ROOT", "MEDGRPO_RUNS_ROOT", "MEDGRPO_CHECKPOINT_ROOT"):
-        assert f"{name}={tmp_path / 'state'}" in text
+    state = tmp_path / "state"
+    for name, value in (("WORK_URI", state), ("DATA_ROOT", state / "datasets"), ("RUNS_ROOT", state / "runs")):
+        assert f"MEDGRPO_{name}={value};" in text
+    assert "MEDGRPO_CHECKPOINT_ROOT" not in text.split(". Set")[0]  # unset: checkpoints are inside the runs root
     assert f"MEDGRPO_ID_MAP_ROOT={tmp_path / 'state' / 'id-maps'}" in text
     assert "Set MEDGRPO_WORK_URI to an s3:// prefix" in text and "Executors and storage" in text
 

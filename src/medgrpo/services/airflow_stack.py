@@ -203,11 +203,18 @@ class AirflowStack:
             raise RuntimeError(f"airflow pools import failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
         log.info("airflow pools: %s", ", ".join(f"{n} ({s[0]} slots)" for n, s in self.pools.items()))
 
-    def start_worker(self, name: str, root: Path, queues: Sequence[str], concurrency: int = 1) -> CeleryWorker:
+    def start_worker(
+        self,
+        name: str,
+        root: Path,
+        queues: Sequence[str],
+        concurrency: int = 1,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> CeleryWorker:
         """Start one Celery worker (CeleryExecutor) in the empty folder ``root``; see :class:`CeleryWorker`."""
         if self.executor != "CeleryExecutor" or not self.celery_broker_url:
             raise ValueError(f"Celery workers need executor='CeleryExecutor' and a broker, found {self.executor!r}")
-        worker = CeleryWorker(name, root, list(queues), self.celery_broker_url, concurrency)
+        worker = CeleryWorker(name, root, list(queues), self.celery_broker_url, concurrency, dict(extra_env or {}))
         self.workers.append(worker)
         worker.start(self.environment("celery-worker"))
         return worker

@@ -8,9 +8,10 @@ name is also the ``hostname`` Airflow records for every task instance it runs
 (``[core] hostname_callable`` = :func:`worker_hostname`), so "which worker ran what" can be read back
 from the REST API.
 
-:meth:`CeleryWorker.pause` / :meth:`CeleryWorker.resume` stop and restart consumption through Celery's
-remote control; :meth:`CeleryWorker.empty_folder` removes everything inside the worker's folder while
-it is paused and idle, as if the worker had been replaced by a fresh one.
+:meth:`CeleryWorker.busy` asks the worker, through Celery's remote control, whether it holds a task;
+:func:`empty_worker_folder` removes everything inside a worker's folders, as if the worker had been
+replaced by a fresh one (a test runs it after every task, from a Celery ``task_postrun`` hook
+inside the worker).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from medgrpo.services.process import ManagedProcess
 log = logging.getLogger(__name__)
 
 WORKER_NAME_ENV = "MEDGRPO_WORKER_NAME"
+#: The worker's folder, for code running inside the worker (e.g. a Celery signal hook).
+WORKER_ROOT_ENV = "MEDGRPO_WORKER_ROOT"
 #: The folders of a worker's directory: working directory, HOME, TMPDIR, AIRFLOW_HOME, medgrpo scratch.
 LAYOUT = ("cwd", "home", "tmp", "airflow", "state")
 
@@ -38,6 +41,28 @@ LAYOUT = ("cwd", "home", "tmp", "airflow", "state")
 def worker_hostname() -> str:
     """The hostname Airflow records for tasks run by this worker (``[core] hostname_callable``)."""
     return os.environ.get(WORKER_NAME_ENV) or socket.getfqdn()
+
+
+def empty_worker_folder(root: str | Path) -> list[str]:
+    """Remove everything inside a worker's folders (:data:`LAYOUT`; the folders stay, empty); return the
+    files that were there.
+
+    The folders themselves are kept (the worker process has its working directory in one of them),
+    so this leaves the state of a new worker, not a broken one. Run it only while the worker runs no task.
+    """
+    found: list[str] = []
+    for part in LAYOUT:
+        folder = Path(root, part)
+        if not folder.is_dir():
+            continue
+        for child in sorted(folder.iterdir()):
+            if child.is_dir() and not child.is_symlink():
+                found.extend(str(p) for p in sorted(child.rglob("*")) if p.is_file())
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                found.append(str(child))
+                child.unlink(missing_ok=True)
+    return found
 
 
 @dataclass
@@ -49,6 +74,8 @@ class CeleryWorker:
     queues: Sequence[str]
     broker_url: str
     concurrency: int = 1
+    #: Added to this worker's environment only (e.g. a ``[celery] celery_config_options`` with hooks).
+    extra_env: Mapping[str, str] = field(default_factory=dict)
     process: ManagedProcess | None = field(default=None, init=False)
     _app: Any = field(default=None, init=False, repr=False)
 
@@ -77,8 +104,10 @@ class CeleryWorker:
                 "MEDGRPO_STATE_DIR": str(self.folder("state")),
                 "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",
                 WORKER_NAME_ENV: self.name,
+                WORKER_ROOT_ENV: str(self.root),
             }
         )
+        env.update(self.extra_env)
         return env
 
     def start(self, base_env: Mapping[str, str]) -> CeleryWorker:
@@ -144,38 +173,15 @@ class CeleryWorker:
             self._app = Celery(f"medgrpo-control-{self.name}", broker=self.broker_url)
         return self._app
 
-    def pause(self) -> None:
-        """Stop taking new tasks from every queue (running ones finish)."""
-        for queue in self.queues:
-            self.app().control.cancel_consumer(queue, destination=[self.node_name], reply=True, timeout=5.0)
-
-    def resume(self) -> None:
-        """Take tasks from the worker's queues again."""
-        for queue in self.queues:
-            self.app().control.add_consumer(queue, destination=[self.node_name], reply=True, timeout=5.0)
-
-    def busy(self) -> bool:
-        """True while the worker runs or holds (prefetched) a task."""
-        inspect = self.app().control.inspect(destination=[self.node_name], timeout=2.0)
+    def busy(self) -> bool | None:
+        """True while the worker runs or holds (prefetched) a task; None when it did not answer in time
+        (a worker whose machine is saturated by training can be slow to reply)."""
+        inspect = self.app().control.inspect(destination=[self.node_name], timeout=10.0)
         replies = [inspect.active(), inspect.reserved()]
         if any(r is None for r in replies):
-            raise RuntimeError(f"Celery worker {self.node_name} did not answer inspect()")
-        return any(tasks for reply in replies for tasks in reply.values())
+            return None
+        return any(tasks for reply in replies if reply for tasks in reply.values())
 
     def empty_folder(self) -> list[str]:
-        """Remove everything inside the worker's folders (they stay, empty); return what was there.
-
-        Call only while the worker is paused and not :meth:`busy`. The folders themselves are kept
-        (the worker process has its working directory in one of them), so this is the state of a new
-        worker, not a broken one.
-        """
-        found: list[str] = []
-        for part in LAYOUT:
-            folder = self.folder(part)
-            for child in sorted(folder.iterdir()):
-                found.extend(str(p) for p in ([child] if child.is_file() else sorted(child.rglob("*"))) if p.is_file())
-                if child.is_dir() and not child.is_symlink():
-                    shutil.rmtree(child)
-                else:
-                    child.unlink()
-        return found
+        """:func:`empty_worker_folder` of this worker (call only while it runs no task)."""
+        return empty_worker_folder(self.root)

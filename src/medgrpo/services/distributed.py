@@ -62,6 +62,8 @@ class DistributedStack:
     repo: Path
     workers: Sequence[WorkerSpec] = DEFAULT_WORKERS
     extra_env: Mapping[str, str] = field(default_factory=dict)
+    #: Added to the workers' environment only.
+    worker_env: Mapping[str, str] = field(default_factory=dict)
     gpu_slots: int = 1
     parallelism: int = 4
     moto: MotoServer | None = field(default=None, init=False)
@@ -158,7 +160,7 @@ class DistributedStack:
         self.airflow.start(timeout=timeout)
         for spec in self.workers:
             self.celery[spec.name] = self.airflow.start_worker(
-                spec.name, self.worker_root(spec.name), spec.queues, spec.concurrency
+                spec.name, self.worker_root(spec.name), spec.queues, spec.concurrency, self.worker_env
             )
         for worker in self.celery.values():
             worker.wait_ready(timeout=timeout)
