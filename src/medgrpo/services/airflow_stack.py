@@ -233,6 +233,26 @@ class AirflowStack:
         self.processes.clear()
         self.workers.clear()
 
+    def component(self, component: str) -> ManagedProcess:
+        """The running process of ``component`` (one of :data:`COMPONENTS`)."""
+        for proc in self.processes:
+            if proc.name == f"airflow-{component}":
+                return proc
+        raise ValueError(f"no Airflow component {component!r} in this stack; expected one of {list(COMPONENTS)}")
+
+    def kill_component(self, component: str) -> list[int]:
+        """SIGKILL ``component`` and everything it started (for the scheduler with the LocalExecutor: its
+        executor workers, their task processes and what those launched), as a crash of its host would;
+        return the pids killed."""
+        return self.component(component).kill()
+
+    def restart_component(self, component: str, timeout: float = 120.0) -> ManagedProcess:
+        """Start ``component`` again with its command, environment and log (after a kill or a crash)."""
+        proc = self.component(component).restart()
+        if component == "api-server":
+            wait_http(f"{self.url}/api/v2/monitor/health", timeout=timeout, proc=proc)
+        return proc
+
     def check_alive(self) -> None:
         """Raise naming the component or worker (and its log tail) if any has exited."""
         for proc in self.processes:

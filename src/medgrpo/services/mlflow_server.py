@@ -25,6 +25,19 @@ class MlflowServer:
     def stop(self) -> None:
         self.process.stop()
 
+    def kill(self) -> list[int]:
+        """SIGKILL the server and its workers (a crash: no shutdown); return the pids killed."""
+        return self.process.kill()
+
+    def restart(self, timeout: float = 120.0) -> None:
+        """Start the server again on the same port, store and artifacts; wait until it answers."""
+        self.process.restart()
+        try:
+            wait_http(f"{self.url}/health", timeout=timeout, proc=self.process)
+        except BaseException:
+            self.process.stop()
+            raise
+
 
 def start_mlflow_server(
     state_dir: str | Path,

@@ -1,7 +1,8 @@
-"""Start, watch and stop child processes as whole process groups."""
+"""Start, watch and stop child processes as whole process groups (or kill them as a crash would)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -116,6 +117,65 @@ class ManagedProcess:
             break
         self._popen.poll()
         log.info("stopped %s", self.name)
+
+    def kill(self, timeout: float = 10.0) -> list[int]:
+        """SIGKILL the process and every descendant, those in groups or sessions of their own too.
+
+        What a crashed host or container loses: no signal handler runs, nothing is cleaned up. Waits
+        until each is gone (or a zombie) and returns the pids killed, the process first.
+        """
+        if self._popen is None or self._popen.poll() is not None:
+            return []
+        pids = [self._popen.pid, *descendants(self._popen.pid)]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._popen.pid, signal.SIGKILL)  # anything forked meanwhile in the group
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._popen.poll()
+            if not any(pid_alive(pid) for pid in pids):
+                break
+            time.sleep(0.1)
+        log.warning("killed %s (SIGKILL): pids %s", self.name, pids)
+        return pids
+
+    def restart(self) -> ManagedProcess:
+        """Start the same command again (same environment, same log), stopping what is left of it first."""
+        if self._popen is not None:
+            self.stop()
+        return self.start()
+
+
+def descendants(pid: int) -> list[int]:
+    """Every living descendant of ``pid`` (children first), found from ``/proc`` parent links (Linux)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])  # fields after "(comm)": state, ppid, ...
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: list[int] = []
+    queue = list(children.get(pid, []))
+    while queue:
+        child = queue.pop(0)
+        found.append(child)
+        queue.extend(children.get(child, []))
+    return found
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie (Linux ``/proc``)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _group_alive(pgid: int) -> bool:
