@@ -489,7 +489,9 @@ def promote_version(
     ``gate_champion_version`` tag); a non-empty ``force_reason`` overrides the checks and is recorded.
     """
     from medgrpo import registry
+    from medgrpo.faults import fault_point
 
+    fault_point("promote.start")  # fault-injection tests only (medgrpo.faults); a no-op otherwise
     forced = bool((force_reason or "").strip())
     return registry.promote(
         version,

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from medgrpo.faults import fault_point
 from medgrpo.settings import get_settings
 
 if TYPE_CHECKING:
@@ -314,6 +315,7 @@ def register_model_version(
     if existing is None:
         created = c.create_model_version(name, source=source, run_id=run_id, tags=tags, model_id=model_id)
         version = str(created.version)
+        fault_point("registry.version_created")  # fault-injection tests only (medgrpo.faults); a no-op otherwise
         log.info(
             "registered model version",
             extra={"model_name": name, "version": version, "run_id": run_id, "source": source},

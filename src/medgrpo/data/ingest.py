@@ -52,6 +52,7 @@ from medgrpo.data.schema import (
     validate_record,
 )
 from medgrpo.data.sources import MAX_RECORD_LINE_BYTES, Input, Row, SourceError, expand, iter_lines
+from medgrpo.faults import fault_point
 
 log = logging.getLogger(__name__)
 
@@ -624,6 +625,7 @@ def deidentify_shard(shard_uri: str, out_uri: str, *, policy: str | None = None)
         audit["quarantined_protected_fields"] = sum(1 for r in reasons if r)
         audits[str(audit.get("policy_name") or name)] = audit
     lines = [dumps_line(r) for r in results if r is not None]
+    fault_point("deid.shard")  # fault-injection tests only (medgrpo.faults); a no-op otherwise
     storage.write_text_atomic(out_uri, "\n".join(lines) + ("\n" if lines else ""))
     total = merge_audits([{**a, "policies": {k: a}} for k, a in audits.items()])
     total["shard"] = shard_uri

@@ -313,7 +313,9 @@ def _publish_and_register(
         return out
     from medgrpo import registry
     from medgrpo.evaluate.decoding import decoding_tags
+    from medgrpo.faults import fault_point
 
+    fault_point("train.register")  # fault-injection tests only (medgrpo.faults); a no-op otherwise
     mv = registry.register_model_version(
         run_id,
         REGISTERED_NAME,
