@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable
 
 from medgrpo import storage
 from medgrpo.launch.base import (
@@ -92,6 +93,7 @@ class LocalLauncher:
                 text=True,
                 bufsize=1,
                 start_new_session=True,
+                preexec_fn=_die_with_parent(),  # one prctl call in the child: takes no lock
             )
         except BaseException:
             _remove_scratch(scratch)
@@ -178,6 +180,32 @@ class LocalLauncher:
             time.sleep(0.1)
         _signal_group(pgid, signal.SIGKILL)
         proc.wait()
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that has the kernel SIGKILL the child when this process dies (Linux ``prctl``).
+
+    The child leads a session of its own (so :meth:`LocalLauncher.kill` can stop its whole group),
+    which also shields it from whatever ends this process: without this, an Airflow task killed with
+    SIGKILL (OOM killer, crashed executor) left ``medgrpo train`` running beside the retry. Elsewhere
+    (not Linux): None, and only :meth:`LocalLauncher.kill` stops the child.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here, not in the forked child
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        if os.getppid() != parent:  # the parent died before the setting took effect
+            os._exit(1)
+
+    return preexec
+
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def _remove_scratch(scratch: object) -> None:
