@@ -38,11 +38,14 @@ def format_param() -> Param:
 
 
 def backend_param() -> Param:
-    """The launch backend: one of the backends registered in :mod:`medgrpo.launch`."""
-    from medgrpo.launch import BACKENDS
+    """The launch backend: one of the backends registered in :mod:`medgrpo.launch`.
+
+    Its default (what cron and Asset-triggered runs use) is ``MEDGRPO_DEFAULT_BACKEND``.
+    """
+    from medgrpo.launch import BACKENDS, default_backend
 
     return Param(
-        "local",
+        default_backend(),
         type="string",
         enum=list(BACKENDS),
         title="Backend",

@@ -32,6 +32,7 @@ SETTINGS_NAMES = {
     "MEDGRPO_GPU_QUEUE",
     "MEDGRPO_GPU_POOL",
     "MEDGRPO_CLUSTER_POOL",
+    "MEDGRPO_DEFAULT_BACKEND",
     "MEDGRPO_K8S_NAMESPACE",
     "MEDGRPO_K8S_IMAGE",
     "MEDGRPO_K8S_IMAGE_DIGEST",
@@ -243,6 +244,29 @@ def test_multi_node_job_pods_reach_each_other_and_nothing_else_does(
     assert peers["podSelector"] == job_pods
     assert peers["ingress"] == [{"from": [{"podSelector": job_pods}]}]
     assert peers["egress"] == [{"to": [{"podSelector": job_pods}]}]
+
+
+def test_a_jobs_vllm_server_is_reachable_on_its_two_ports_only(
+    rendered_sets: dict[str, list[dict[str, Any]]],
+) -> None:
+    """vllm_mode server: the server Pod (component vllm-server) takes HTTP and the NCCL group from job pods."""
+    from medgrpo.launch.plan import VLLM_GROUP_PORT, VLLM_PORT
+
+    assert not any("vllm" in name for name in _policies(rendered_sets["defaults"], TRAINING_NS))
+    policies = _policies(rendered_sets["multinode-trainer"], TRAINING_NS)
+    ports = [{"protocol": "TCP", "port": VLLM_PORT}, {"protocol": "TCP", "port": VLLM_GROUP_PORT}]
+    job_pods = {"matchExpressions": [{"key": "jobset.sigs.k8s.io/jobset-name", "operator": "Exists"}]}
+    server = policies["medgrpo-training-vllm-server"]
+    assert server["podSelector"] == {"matchLabels": {"app.kubernetes.io/component": "vllm-server"}}
+    assert server["ingress"] == [{"from": [{"podSelector": job_pods}], "ports": ports}]
+    callers = policies["medgrpo-training-egress-vllm-server"]
+    assert callers["podSelector"] == job_pods
+    assert callers["egress"] == [
+        {"to": [{"podSelector": {"matchLabels": {"app.kubernetes.io/component": "vllm-server"}}}], "ports": ports}
+    ]
+    # the launcher creates the server's Service, so Airflow may manage Services, with multi-node only
+    assert _granted(rendered_sets["multinode-trainer"])[("", "services")] == {"create", "delete", "get", "list"}
+    assert ("", "services") not in _granted(rendered_sets["defaults"])
 
 
 def test_judge_egress_is_opt_in_and_names_its_endpoint(

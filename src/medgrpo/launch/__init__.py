@@ -9,6 +9,7 @@ docs use.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 from medgrpo.launch.base import JobHandle, JobStatus, Launcher, LaunchError, run_job
@@ -24,6 +25,22 @@ REGISTRY: dict[str, str] = {
 BACKENDS: tuple[str, ...] = tuple(REGISTRY)
 #: Backends whose jobs run in a cluster (they need s3:// inputs and outputs).
 CLUSTER_BACKENDS: tuple[str, ...] = ("kubernetes", "kubeflow")
+
+
+DEFAULT_BACKEND_SETTING = "MEDGRPO_DEFAULT_BACKEND"
+
+
+def default_backend() -> str:
+    """The backend scheduled runs use (``MEDGRPO_DEFAULT_BACKEND``, default ``local``).
+
+    A cron or Asset-triggered ``grpo_training`` run takes the form's defaults, so a cluster
+    deployment sets this to ``kubernetes`` or ``kubeflow``. Reads the environment only (it is
+    called while the DAG file is parsed); an unknown name fails naming the setting.
+    """
+    value = os.environ.get(DEFAULT_BACKEND_SETTING, "").strip() or "local"
+    if value not in REGISTRY:
+        raise ValueError(f"{DEFAULT_BACKEND_SETTING} must be one of {list(BACKENDS)}, found {value!r}")
+    return value
 
 
 def launcher_class(backend: str) -> type:
@@ -52,6 +69,7 @@ __all__ = [
     "Launcher",
     "TrainingJob",
     "TrainingResult",
+    "default_backend",
     "get_launcher",
     "launcher_class",
     "run_job",
