@@ -168,7 +168,7 @@ def test_pyfunc_loads_the_champion_and_answers_a_chat_request(champion: str) -> 
     model = mlflow.pyfunc.load_model(champion)
     assert model.metadata.signature.inputs.input_names()[0] == "messages"
     (answer,) = model.predict({**CHAT, "max_tokens": 8})
-    assert answer["object"] == "chat.completion"
+    assert answer["object"] == "chat.completion" and answer["model"] == champion.split(":/")[1].split("@")[0]
     assert answer["choices"][0]["message"]["role"] == "assistant"
     assert isinstance(answer["choices"][0]["message"]["content"], str)
     assert 0 < answer["usage"]["completion_tokens"] <= 8

@@ -301,6 +301,7 @@ def _publish_and_register(
         params=recipe_params(cfg, recipe_values or {}),
         card_markdown=training_card(facts),
         generation=generation_defaults(cfg),
+        served_name=facts.model_name,
     )
     keys = {STEP_METRIC}
     for entry in trainer.state.log_history:

@@ -209,8 +209,13 @@ def save_mlflow_model(
     run_id: str,
     card_markdown: str,
     generation: Mapping[str, Any],
+    served_name: str,
 ) -> Path:
-    """Write the MLflow model folder (``transformers`` flavor, ``llm/v1/chat``) of ``hf_dir`` into ``dest``."""
+    """Write the MLflow model folder (``transformers`` flavor, ``llm/v1/chat``) of ``hf_dir`` into ``dest``.
+
+    ``served_name`` replaces the local training path MLflow records as the source model name (what
+    chat responses report as ``model``).
+    """
     import huggingface_hub
     import mlflow
     from mlflow.models import Model
@@ -246,6 +251,9 @@ def save_mlflow_model(
         input_example=CHAT_INPUT_EXAMPLE,
         model_config=dict(generation),
     )
+    saved = Model.load(str(dest / "MLmodel"))
+    saved.flavors["transformers"]["source_model_name"] = served_name
+    saved.save(str(dest / "MLmodel"))
     return dest
 
 
@@ -318,6 +326,7 @@ def publish_model(
     params: Mapping[str, str],
     card_markdown: str,
     generation: Mapping[str, Any],
+    served_name: str,
 ) -> Any:
     """The run's READY logged model ``model`` holding ``hf_dir`` in the transformers flavor (made once).
 
@@ -347,7 +356,13 @@ def publish_model(
         log.info("resuming the upload of the registered logged model", extra={"model_id": model.model_id})
     _ensure_output(run_id, model.model_id, step)
     save_mlflow_model(
-        hf_dir, staging, logged_model=model, run_id=run_id, card_markdown=card_markdown, generation=generation
+        hf_dir,
+        staging,
+        logged_model=model,
+        run_id=run_id,
+        card_markdown=card_markdown,
+        generation=generation,
+        served_name=served_name,
     )
     stats = upload_resumable(staging, model.artifact_location)
     model = client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
