@@ -5,7 +5,6 @@ Runs when a new de-identified dataset is published (Asset) or weekly (cron), or 
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, get_current_context, task
@@ -13,7 +12,7 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, dag, get_curr
 from medgrpo_airflow.assets import CHALLENGER_MODEL, DEIDENTIFIED_DATASET
 from medgrpo_airflow.operators import TrainingPodOperator, TrainJobOperator
 from medgrpo_airflow.params import backend_param, optional
-from medgrpo_airflow.placement import gpu_task
+from medgrpo_airflow.placement import cluster_task, gpu_task
 
 DOC = """
 ### Train with GRPO and register a challenger
@@ -39,7 +38,7 @@ Data, runs and checkpoints live under the work root (`MEDGRPO_WORK_URI`); with a
 #: Backend (the form's enum, from medgrpo.launch.BACKENDS) -> the task that trains with it.
 TRAIN_TASKS = {"local": "train", "kubernetes": "train_on_kubernetes", "kubeflow": "train_on_kubeflow"}
 #: Airflow pool bounding concurrent cluster jobs (MEDGRPO_CLUSTER_POOL; unset: the default pool).
-CLUSTER_POOL = os.environ.get("MEDGRPO_CLUSTER_POOL", "").strip() or None
+CLUSTER_POOL = cluster_task().get("pool")
 
 
 @dag(
