@@ -78,7 +78,7 @@ def test_a_recipe_file_cannot_sneak_remote_code_in(tmp_path: Path, monkeypatch: 
 
     recipe = tmp_path / "r.yaml"
     recipe.write_text(TINY.read_text() + "\nmodel_init_kwargs:\n  trust_remote_code: true\n")
-    with pytest.raises(RecipeError, match="model_init_kwargs.trust_remote_code is refused"):
+    with pytest.raises(RecipeError, match=r"model_init_kwargs\.trust_remote_code is refused"):
         load_recipe(recipe, overrides=["use_cpu=true"])
     with pytest.raises(RecipeError, match="trust_remote_code is refused"):
         load_recipe(TINY, overrides=["use_cpu=true", "model_init_kwargs.trust_remote_code=yes"])
