@@ -19,6 +19,7 @@ it checks that
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,7 +55,9 @@ def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distribute
     repo = find_repo_root()
     stack = DistributedStack(base=tmp_path_factory.mktemp("distributed"), repo=repo)
     stack.worker_env = {
-        "PYTHONPATH": str(repo / "tests" / "integration"),
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(repo / "tests" / "integration"), os.environ.get("PYTHONPATH")) if p
+        ),
         "AIRFLOW__CELERY__CELERY_CONFIG_OPTIONS": HOOKS,
     }
     stack.extra_env = {
