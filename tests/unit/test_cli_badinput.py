@@ -161,6 +161,7 @@ def test_deid_hostile_input(work: Callable[[str], Path], content: bytes) -> None
     assert refused(["deid", str(src), str(out)], out).startswith("medgrpo deid: ")
 
 
+@pytest.mark.slow  # while the defect stands, the 17 MiB line is de-identified: ~15 s
 @_deid_owned("deid/jsonl.py reads lines without a size bound: a 17 MiB line is de-identified (14 s), not refused")
 def test_deid_huge_line(work: Callable[[str], Path]) -> None:
     src, out = work("in.jsonl"), work("out.jsonl")
@@ -184,32 +185,33 @@ def test_train_recipe_over_the_size_limit(work: Callable[[str], Path]) -> None:
 
 @FEW
 @given(content=binary)
-def test_gate_and_deid_hostile_policy_file(work: Callable[[str], Path], content: bytes) -> None:
-    policy = work("policy.yaml")
+def test_deid_hostile_policy_file(work: Callable[[str], Path], content: bytes) -> None:
+    policy, src, out = work("policy.yaml"), work("in.jsonl"), work("out.jsonl")
     policy.write_bytes(content)
-    out = work("out.jsonl")
-    src = work("in.jsonl")
     src.write_text('{"text": "x"}\n')
-    refused(["deid", str(src), str(out), "--policy", str(policy)], out)
+    assert str(policy) in refused(["deid", str(src), str(out), "--policy", str(policy)], out)
+
+
+_GATE_POLICY = pytest.mark.xfail(
+    strict=True,
+    reason="src/medgrpo/evaluate/policy.py (gates helper; reported to the lead): an unreadable gate policy file "
+    "ends in a bare parser message ('utf-8' codec / maximum recursion depth) that does not name the file",
+)
 
 
 @pytest.mark.parametrize(
-    "command",
+    ("command", "kind"),
     [
-        pytest.param("deid", marks=_deid_owned("deid/policy.py: a deeply nested policy YAML raises RecursionError")),
-        pytest.param(
-            "gate",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="src/medgrpo/evaluate/policy.py (gates helper; reported to the lead): a deeply nested "
-                "gate policy YAML ends in a bare RecursionError line that does not name the file",
-            ),
-        ),
+        pytest.param("deid", "deep", marks=_deid_owned("deid/policy.py: a deeply nested policy YAML: RecursionError")),
+        pytest.param("gate", "deep", marks=_GATE_POLICY),
+        pytest.param("gate", "binary", marks=_GATE_POLICY),
     ],
 )
-def test_deeply_nested_policy_yaml(work: Callable[[str], Path], dataset: Path, registry_db: str, command: str) -> None:
+def test_hostile_policy_file(
+    work: Callable[[str], Path], dataset: Path, registry_db: str, command: str, kind: str
+) -> None:
     policy = work("policy.yaml")
-    policy.write_bytes(b"x: " + b"[" * 5000 + b"]" * 5000 + b"\n")
+    policy.write_bytes(b"x: " + b"[" * 5000 + b"]" * 5000 + b"\n" if kind == "deep" else b"\xfc\xff\x00binary")
     src, out = work("in.jsonl"), work("out.jsonl")
     src.write_text('{"text": "x"}\n')
     argv = {
@@ -253,6 +255,7 @@ def test_registry_commands_refuse_traversal_model_names(
 ) -> None:
     for argv in (
         ["promote", "--version", "1", "--model-name", name],
+        ["gate", "--dataset", "unused", "--model-name", name],
         ["rollback", "--model-name", name],
         ["registry", "list", "--model-name", name],
         ["registry", "retain", "--model-name", name],
