@@ -296,3 +296,38 @@ def test_evaluation_run_links_the_models_it_scored(tracking_env: Trained) -> Non
         (d.dataset.name, [t.value for t in d.tags if t.key == "mlflow.data.context"]) for d in run.inputs.dataset_inputs
     ] == [("models-test-eval", ["eval"])]
     assert run.data.tags["medgrpo.candidate_model_id"] == tracking_env.result["logged_model_id"]
+
+
+def test_an_interrupted_upload_is_resumed_without_sending_the_uploaded_files_again(
+    tracking_env: Trained, tiny_model: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A try that died mid-upload left a PENDING logged model with some files: the retry completes it."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from medgrpo.train import logged_models as lm
+
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("medgrpo/train").experiment_id
+    run_id = client.create_run(experiment).info.run_id
+    pending = mlflow.initialize_logged_model(name="model", source_run_id=run_id, experiment_id=experiment)
+    staging = tmp_path / "first-try"
+    kwargs = {"card_markdown": "# card", "generation": {"max_new_tokens": 8}, "served_name": "resume-test"}
+    lm.save_mlflow_model(tiny_model, staging, logged_model=pending, run_id=run_id, **kwargs)
+    weights = staging / "model" / "model.safetensors"
+    from mlflow.artifacts import get_artifact_repository
+
+    get_artifact_repository(pending.artifact_location).log_artifact(str(weights), "model")  # then the pod died
+
+    with caplog.at_level("INFO", logger=lm.__name__):
+        done = lm.publish_model(run_id, tiny_model, step=1, staging=tmp_path / "retry", tags={}, params={}, **kwargs)
+    assert done.model_id == pending.model_id and lm._is_ready(done)
+    (record,) = [r for r in caplog.records if r.getMessage() == "registered logged model uploaded"]
+    assert record.skipped == 1 and record.uploaded >= 5  # type: ignore[attr-defined]  # the weights were not re-sent
+    assert [m.model_id for m in _logged_models(run_id)] == [pending.model_id]  # no second model
+    files = lm.remote_files(done.artifact_location)
+    assert files["model/model.safetensors"] == weights.stat().st_size and "MLmodel" in files
+    again = lm.upload_resumable(staging, done.artifact_location)
+    assert again["uploaded"] == 1 and again["skipped"] == len(files) - 1  # only MLmodel is always re-sent
+    (answer,) = mlflow.pyfunc.load_model(f"models:/{done.model_id}").predict({**CHAT, "max_tokens": 4})
+    assert answer["model"] == "resume-test"
