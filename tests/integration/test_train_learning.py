@@ -6,9 +6,14 @@ it, and GRPO cannot reinforce what it never samples). Then ``medgrpo.train.grpo.
 on the tiny recipe, and the same held-out prompts are sampled from the warm-up model and from the
 trained model with the same seed. The stated margin: the mean of the recipe's weighted reward
 (0.5 x format + 0.5 x tag_count + 1.0 x accuracy) rises by at least 0.10 (absolute), and the
-format reward by at least 0.15 (measured: format 0.14 -> 0.48, weighted 0.31 -> 0.50). Accuracy
-on clinical calculations stays ~0 for a model this small; the gain comes from format compliance,
-which is what the rewards make learnable here.
+format reward by at least 0.15, on 64 held-out problems x 4 samples (measured: format 0.24 -> 0.54,
+weighted 0.39 -> 0.69). Accuracy on clinical calculations stays ~0 for a model this small; the gain
+comes from format compliance, which is what the rewards make learnable here.
+
+The format reward is the strict one (exactly one think block and one answer block, nothing
+outside): with the 40-step warm-up used before it, only ~4-7% of samples were well-formed, too few
+groups had any reward variance, and the measured gain fell to +0.08. A 60-step warm-up starts the
+model at ~24% strict format, where GRPO has both signal and room to improve.
 """
 
 from __future__ import annotations
@@ -72,12 +77,12 @@ def test_grpo_raises_mean_reward_on_synth(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.chdir(tmp_path)  # a sqlite store puts run artifacts under ./mlruns
     train_records = list(generate(96, seed=11))
-    held_out = list(generate(32, seed=12345))
+    held_out = list(generate(64, seed=12345))
 
     base = build_tiny_model(tmp_path / "tiny", seed=0)
     tok = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base)
-    sft_warmup(model, tok, train_records, steps=40, learning_rate=3e-3, seed=0)
+    sft_warmup(model, tok, train_records, steps=60, learning_rate=3e-3, seed=0)
     warm = tmp_path / "warm"
     model.save_pretrained(warm)
     tok.save_pretrained(warm)
