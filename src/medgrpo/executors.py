@@ -13,6 +13,8 @@ No Airflow import: the caller passes Airflow's ``[core] executor`` value.
 
 from __future__ import annotations
 
+import os
+
 from medgrpo.settings import Settings, get_settings
 
 #: Executors whose tasks all run on the machine of the scheduler that started them.
@@ -63,6 +65,9 @@ def shared_storage_problems(config_value: str, settings: Settings, tracking_uri:
     tracking = _tracking_problem(tracking_uri)
     if tracking:
         problems.append(tracking)
+    if not os.environ.get("MEDGRPO_ID_SECRET", "").strip() and not settings.allow_dev_id_key:
+        # without it each worker would make its own installation id key (medgrpo.data.ids): ids would differ
+        problems.append("MEDGRPO_ID_SECRET unset (each worker would use its own installation id key)")
     return problems
 
 
@@ -77,7 +82,7 @@ def require_shared_storage(config_value: str, *, settings: Settings | None = Non
         executors = ", ".join(remote_executors(config_value))
         raise SharedStorageError(
             f"Airflow's executor {executors} runs each task on its own worker or pod, which cannot read another "
-            f"task's local files; expected shared locations, found local ones: {'; '.join(problems)}. "
+            f"task's local files; expected shared locations and keys, found: {'; '.join(problems)}. "
             f"Set MEDGRPO_WORK_URI to an s3:// prefix (and leave MEDGRPO_DATA_ROOT, MEDGRPO_RUNS_ROOT, "
             f"MEDGRPO_CHECKPOINT_ROOT and MEDGRPO_ID_MAP_ROOT unset or s3://); see {DOCS}"
         )

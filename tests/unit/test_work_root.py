@@ -115,6 +115,18 @@ def test_a_remote_executor_with_s3_and_an_mlflow_server_is_fine(monkeypatch: pyt
     require_shared_storage("CeleryExecutor", tracking_uri="postgresql://db/mlflow")
 
 
+def test_a_remote_executor_needs_the_deployment_id_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each worker would otherwise make its own installation id key, and ids would differ per worker."""
+    monkeypatch.setenv("MEDGRPO_WORK_URI", "s3://lake/w")
+    monkeypatch.delenv("MEDGRPO_ID_SECRET", raising=False)
+    monkeypatch.delenv("MEDGRPO_ALLOW_DEV_ID_KEY", raising=False)
+    with pytest.raises(SharedStorageError, match="MEDGRPO_ID_SECRET unset"):
+        require_shared_storage("CeleryExecutor", tracking_uri="http://mlflow:5000")
+    require_shared_storage("LocalExecutor", tracking_uri="http://mlflow:5000")  # one machine: its own key is fine
+    monkeypatch.setenv("MEDGRPO_ID_SECRET", "a-deployment-secret-of-32-chars!")
+    require_shared_storage("CeleryExecutor", tracking_uri="http://mlflow:5000")
+
+
 @pytest.mark.parametrize(
     ("tracking", "found"),
     [("", "MLFLOW_TRACKING_URI is empty"), ("sqlite:///x.db", "sqlite:///x.db is a store on one machine")],

@@ -12,9 +12,16 @@
   PMID) are never published: they go, with the published id they became, into a *source-id map*
   that is marked PHI (:class:`IdMapWriter`) and kept outside the dataset directory.
 
-Without ``MEDGRPO_ID_SECRET`` nothing is ingested, unless ``MEDGRPO_ALLOW_DEV_ID_KEY=true`` says
-this is a demo or a test: then a fixed, public development key is used and a warning says so on
-every run (the manifest records which kind of key made the ids).
+Where the key comes from, in order (the manifest records which kind made the ids):
+
+1. ``MEDGRPO_ID_SECRET`` (a *deployment* key): what a deployment sets, the same on every machine.
+2. ``MEDGRPO_ALLOW_DEV_ID_KEY=true``: a fixed, public *development* key, for demos and tests on
+   synthetic data; a warning says so on every run.
+3. Otherwise an *installation* key: a random secret generated on first use and kept in a private
+   file (0600; ``MEDGRPO_ID_KEY_FILE``, default ``~/.config/medgrpo/id_key``), so a single machine
+   ingests out of the box with protected, stable ids. A deployment where several machines ingest
+   (a remote Airflow executor) must set ``MEDGRPO_ID_SECRET``: its first task refuses otherwise
+   (:mod:`medgrpo.executors`), since each machine would have its own key and ids would differ.
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ import hmac
 import json
 import logging
 import os
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -32,6 +41,7 @@ log = logging.getLogger(__name__)
 ID_SECRET_ENV = "MEDGRPO_ID_SECRET"
 ALLOW_DEV_KEY_ENV = "MEDGRPO_ALLOW_DEV_ID_KEY"
 ID_MAP_ROOT_ENV = "MEDGRPO_ID_MAP_ROOT"
+ID_KEY_FILE_ENV = "MEDGRPO_ID_KEY_FILE"
 #: The development key: public (it is in this file), so ids made with it protect nothing.
 DEV_ID_KEY = "medgrpo-development-id-key (public: for demos and tests only)"
 MIN_SECRET_CHARS = 16
@@ -50,11 +60,14 @@ class IdKey:
 
     secret: bytes
     development: bool
+    installation: bool = False
 
     @property
     def kind(self) -> str:
-        """``deployment`` or ``development`` (recorded in the manifest)."""
-        return "development" if self.development else "deployment"
+        """``deployment``, ``installation`` or ``development`` (recorded in the manifest)."""
+        if self.development:
+            return "development"
+        return "installation" if self.installation else "deployment"
 
     @property
     def fingerprint(self) -> str:
@@ -87,7 +100,7 @@ _warned = False
 
 
 def load_key() -> IdKey:
-    """The id key from ``MEDGRPO_ID_SECRET``; the development key only when ``MEDGRPO_ALLOW_DEV_ID_KEY=true``."""
+    """The id key: ``MEDGRPO_ID_SECRET``, else the development key when allowed, else the installation key."""
     global _warned
     secret = os.environ.get(ID_SECRET_ENV, "").strip()
     if secret:
@@ -110,10 +123,59 @@ def load_key() -> IdKey:
             ALLOW_DEV_KEY_ENV,
         )
         return IdKey(DEV_ID_KEY.encode("utf-8"), development=True)
-    raise IdKeyError(
-        f"{ID_SECRET_ENV} is not set: published record ids and patient pseudonyms need the deployment's secret "
-        f"key; for a demo or a test on synthetic data set {ALLOW_DEV_KEY_ENV}=true to use the public development key"
-    )
+    path, created = _installation_key_file()
+    if not _warned:
+        log.warning(
+            "%s is not set: using this machine's installation id key %s (%s). Ids stay stable on this machine "
+            "only; where several machines ingest, set %s",
+            ID_SECRET_ENV,
+            path,
+            "created now" if created else "kept from an earlier run",
+            ID_SECRET_ENV,
+        )
+        _warned = True
+    return IdKey(path.read_text(encoding="utf-8").strip().encode("utf-8"), development=False, installation=True)
+
+
+def installation_key_path() -> Path:
+    """``MEDGRPO_ID_KEY_FILE``, else ``$XDG_CONFIG_HOME/medgrpo/id_key`` (``~/.config/medgrpo/id_key``)."""
+    explicit = os.environ.get(ID_KEY_FILE_ENV, "").strip()
+    if explicit:
+        return Path(explicit).expanduser()
+    config_home = os.environ.get("XDG_CONFIG_HOME", "").strip() or str(Path.home() / ".config")
+    return Path(config_home) / "medgrpo" / "id_key"
+
+
+def _installation_key_file() -> tuple[Path, bool]:
+    """The installation key file, created (0600, atomically, never overwritten) when missing."""
+    path = installation_key_path()
+    created = False
+    try:
+        if not path.exists():
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(secrets.token_urlsafe(48) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)  # fails if another process created it first: keep theirs
+                created = True
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink(missing_ok=True)
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+        if len(path.read_text(encoding="utf-8").strip()) < MIN_SECRET_CHARS:
+            raise IdKeyError(f"{ID_KEY_FILE_ENV}: the key file {path} holds fewer than {MIN_SECRET_CHARS} characters")
+    except OSError as err:
+        raise IdKeyError(
+            f"{ID_SECRET_ENV} is not set and the installation id key {path} could not be read or created "
+            f"({err.strerror or type(err).__name__}); set {ID_SECRET_ENV}, or {ID_KEY_FILE_ENV} to a writable path"
+        ) from None
+    return path, created
 
 
 def id_map_root() -> str:

@@ -543,16 +543,17 @@ def deidentify_items(deid: Any, records: list[dict[str, Any]]) -> tuple[list[dic
         if before["answer"] is not None and after["answer"] != before["answer"]:
             changed.append("answer")
         if changed:
-            rec = out[i]
-            if rec is not None:  # quarantined: nothing downstream may hold the original values
+            quarantined = out[i]
+            if quarantined is not None:  # nothing downstream may hold the original values
                 if isinstance(before["options"], dict):
-                    rec["options"] = after["options"]
+                    quarantined["options"] = after["options"]
                 if before["answer"] is not None:
-                    rec["answer"] = after["answer"]
+                    quarantined["answer"] = after["answer"]
             types = sorted({s.entity for f in changed for s in deid.analyze(_field_text(before, f))})
             reasons[i] = (
-                f"deid: {', '.join(changed)} would be altered by de-identification ({', '.join(types) or 'identifier'}) "
-                f"under policy {deid.policy.name}; answers and options are never changed"
+                f"deid: {', '.join(changed)} would be altered by de-identification "
+                f"({', '.join(types) or 'identifier'}) under policy {deid.policy.name}; "
+                "answers and options are never changed"
             )
     return [r for r in out if r is not None], reasons
 

@@ -130,15 +130,46 @@ def test_patient_surrogates_are_consistent_through_ingest(
     assert len(set().union(*names.values())) == 2  # and the two patients got different ones
 
 
-def test_no_secret_refuses_to_ingest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+def test_no_secret_uses_a_private_installation_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Out of the box (no secret, no dev flag) one machine ingests with its own random key, kept 0600."""
     monkeypatch.delenv("MEDGRPO_ID_SECRET", raising=False)
     monkeypatch.delenv("MEDGRPO_ALLOW_DEV_ID_KEY", raising=False)
+    key_file = tmp_path / "config" / "medgrpo" / "id_key"
+    monkeypatch.setenv("MEDGRPO_ID_KEY_FILE", str(key_file))
     src = _write_jsonl(tmp_path / "in.jsonl", [_clinical(0, "P")])
-    with pytest.raises(IngestError, match="MEDGRPO_ID_SECRET is not set"):
+    first = ingest([str(src)], str(tmp_path / "ds1"), deid=False)
+    assert first.manifest["ids"]["key"] == "installation"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert any("installation id key" in r.getMessage() for r in caplog.records)
+    second = ingest([str(src)], str(tmp_path / "ds2"), deid=False)  # the same key again: the same ids
+    ids = [
+        json.loads(line)["id"]
+        for ds in ("ds1", "ds2")
+        for split in ("train", "eval")
+        for line in (tmp_path / ds / f"{split}.jsonl").read_text().splitlines()
+    ]
+    assert len(ids) == 2 and ids[0] == ids[1]
+    assert first.manifest["ids"]["key_fingerprint"] == second.manifest["ids"]["key_fingerprint"]
+    # the development key would have given other ids: the installation key is not the public one
+    monkeypatch.setenv("MEDGRPO_ALLOW_DEV_ID_KEY", "true")
+    dev = ingest([str(src)], str(tmp_path / "ds3"), deid=False)
+    assert dev.manifest["ids"]["key_fingerprint"] != first.manifest["ids"]["key_fingerprint"]
+
+
+def test_an_unusable_key_fails_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    monkeypatch.delenv("MEDGRPO_ID_SECRET", raising=False)
+    monkeypatch.delenv("MEDGRPO_ALLOW_DEV_ID_KEY", raising=False)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("MEDGRPO_ID_KEY_FILE", str(blocker / "id_key"))
+    src = _write_jsonl(tmp_path / "in.jsonl", [_clinical(0, "P")])
+    with pytest.raises(IngestError, match=r"installation id key .* could not be read or created"):
         ingest([str(src)], str(tmp_path / "ds"), deid=False)
     assert main(["ingest", str(src), str(tmp_path / "ds"), "--no-deid"]) == 1
     out = capsys.readouterr().out.strip()
-    assert len(out.splitlines()) == 1 and "MEDGRPO_ALLOW_DEV_ID_KEY=true" in out
+    assert len(out.splitlines()) == 1 and "MEDGRPO_ID_SECRET" in out
     assert not (tmp_path / "ds").exists()
     monkeypatch.setenv("MEDGRPO_ID_SECRET", "short")
     with pytest.raises(IngestError, match="at least 16 characters, found 5"):
