@@ -19,6 +19,7 @@ This module is light (no MLflow, no torch): the DAG processor imports it while p
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field, fields
 from importlib import resources
@@ -29,6 +30,10 @@ from typing import Any
 POLICY_ENV = "MEDGRPO_GATE_POLICY"
 DEFAULT_POLICY = "production"
 PACKAGED_POLICIES = ("production", "demo")
+#: A policy file larger than this is refused unread (a policy is a dozen lines).
+MAX_POLICY_BYTES = 64 * 1024
+#: Longest value an error line repeats verbatim.
+MAX_SHOWN = 60
 
 
 class PolicyError(ValueError):
@@ -144,6 +149,22 @@ def policy_fields() -> list[FieldSpec]:
     ]
 
 
+def _shown(value: Any) -> str:
+    """A value as an error line shows it: short scalars verbatim, anything else by type and size (one line)."""
+    if value is None or isinstance(value, bool | float):
+        return repr(value)
+    if isinstance(value, int):
+        return repr(value) if abs(value) < 10**12 else f"an integer of {len(str(abs(value)))} digits"
+    if isinstance(value, str):
+        text = repr(value)
+        return text if len(text) <= MAX_SHOWN and "\n" not in value else f"a string of {len(value)} characters"
+    if isinstance(value, dict):
+        return f"a mapping of {len(value)} entries"
+    if isinstance(value, list | tuple | set):
+        return f"a list of {len(value)} items"
+    return f"a {type(value).__name__}"
+
+
 def _check_value(f: dataclasses.Field[Any], value: Any, *, where: str) -> None:
     kind: Any = {"int": int, "float": float, "bool": bool, "str": str}.get(str(f.type), f.type)
     if kind is bool:
@@ -151,29 +172,34 @@ def _check_value(f: dataclasses.Field[Any], value: Any, *, where: str) -> None:
     elif kind is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif kind is float:
-        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     else:
         ok = isinstance(value, str) and bool(value.strip())
     if not ok:
-        expected = {bool: "true or false", int: "an integer", float: "a number"}.get(kind, "a non-empty string")
-        raise PolicyError(f"{where}: {f.name} must be {expected}, found {value!r}")
+        expected = {bool: "true or false", int: "an integer", float: "a finite number"}.get(kind, "a non-empty string")
+        raise PolicyError(f"{where}: {f.name} must be {expected}, found {_shown(value)}")
     schema = f.metadata.get("schema", {})
     if "minimum" in schema and value < schema["minimum"]:
-        raise PolicyError(f"{where}: {f.name} must be >= {schema['minimum']}, found {value!r}")
+        raise PolicyError(f"{where}: {f.name} must be >= {schema['minimum']}, found {_shown(value)}")
     if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
-        raise PolicyError(f"{where}: {f.name} must be > {schema['exclusiveMinimum']}, found {value!r}")
+        raise PolicyError(f"{where}: {f.name} must be > {schema['exclusiveMinimum']}, found {_shown(value)}")
     if "maximum" in schema and value > schema["maximum"]:
-        raise PolicyError(f"{where}: {f.name} must be <= {schema['maximum']}, found {value!r}")
+        raise PolicyError(f"{where}: {f.name} must be <= {schema['maximum']}, found {_shown(value)}")
 
 
 def parse_policy(data: Any, *, source: str) -> GatePolicy:
     """A :class:`GatePolicy` from a mapping read from ``source``; every key must be a policy field."""
     if not isinstance(data, dict):
-        raise PolicyError(f"{source}: expected a mapping of gate fields, found {type(data).__name__}")
+        raise PolicyError(f"{source}: expected a mapping of gate fields, found {_shown(data)}")
     known = {f.name: f for f in fields(GatePolicy)}
-    unknown = sorted(set(data) - set(known))
+    unknown = sorted(
+        k if isinstance(k, str) and len(k) <= MAX_SHOWN and k.isprintable() else _shown(k)
+        for k in data
+        if k not in known
+    )
     if unknown:
-        raise PolicyError(f"{source}: unknown field(s) {unknown}; known: {sorted(known)}")
+        shown = unknown[:5] + ([f"… {len(unknown) - 5} more"] if len(unknown) > 5 else [])
+        raise PolicyError(f"{source}: unknown field(s) {shown}; known: {sorted(known)}")
     values = dict(data)
     for key, value in values.items():
         if known[key].type in (float, "float") and isinstance(value, int) and not isinstance(value, bool):
@@ -189,23 +215,60 @@ def packaged_policy_path(name: str) -> Path:
     return Path(str(resources.files("medgrpo") / "resources" / "gates" / f"{name}.yaml"))
 
 
+def _yaml_why(err: BaseException) -> str:
+    """One line on why YAML did not parse: the parser's problem and line, never the text around it."""
+    if isinstance(err, RecursionError):
+        return "nested too deeply to read"
+    mark = getattr(err, "problem_mark", None)
+    problem = " ".join(str(getattr(err, "problem", None) or type(err).__name__).split())
+    return f"{problem} at line {mark.line + 1}" if mark is not None else problem
+
+
+def read_policy_file(path: Path) -> Any:
+    """The YAML of a policy file, or :class:`PolicyError` naming the file, what was expected and what was found."""
+    import yaml
+
+    try:
+        size = path.stat().st_size
+        if size > MAX_POLICY_BYTES:
+            raise PolicyError(
+                f"{path}: expected a gate policy YAML file under {MAX_POLICY_BYTES} bytes, found {size} bytes"
+            )
+        raw = path.read_bytes()
+    except OSError as err:
+        why = err.strerror or type(err).__name__
+        raise PolicyError(f"{path}: expected a readable gate policy file, found {why}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise PolicyError(f"{path}: expected UTF-8 YAML, found an invalid byte at offset {err.start}") from None
+    try:
+        return yaml.safe_load(text)
+    except (yaml.YAMLError, RecursionError) as err:
+        raise PolicyError(f"{path}: not valid YAML: expected a mapping of gate fields ({_yaml_why(err)})") from None
+    except ValueError as err:  # e.g. an integer longer than Python converts (int_max_str_digits)
+        raise PolicyError(f"{path}: not valid YAML: expected a mapping of gate fields ({type(err).__name__})") from None
+
+
 def load_policy(ref: str | None = None) -> tuple[GatePolicy, str]:
     """The policy named by ``ref`` (packaged name or YAML path), else ``MEDGRPO_GATE_POLICY``, else production.
 
-    Returns the policy and where it came from (a path), for the report.
+    Returns the policy and where it came from (a path), for the report. Any problem with the file
+    (unreadable, not UTF-8, not YAML, nested too deeply, not a mapping, unknown fields, bad values)
+    is a one-line :class:`PolicyError` that names the file.
     """
-    import yaml
-
-    choice = (ref or "").strip() or os.environ.get(POLICY_ENV, "").strip() or DEFAULT_POLICY
+    given = (ref or "").strip()
+    from_env = "" if given else os.environ.get(POLICY_ENV, "").strip()
+    choice = given or from_env or DEFAULT_POLICY
     path = packaged_policy_path(choice) if choice in PACKAGED_POLICIES else Path(choice).expanduser()
     if not path.is_file():
+        origin = f" (from {POLICY_ENV})" if from_env else ""
+        found = "a directory" if path.is_dir() else "no such file"
         raise PolicyError(
-            f"gate policy {choice!r} is neither a packaged policy {list(PACKAGED_POLICIES)} nor a readable file"
+            f"gate policy {choice!r}{origin} is neither a packaged policy {list(PACKAGED_POLICIES)} "
+            f"nor a readable file: found {found}"
         )
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise PolicyError(f"{path}: not valid YAML: {err}") from err
+    data = read_policy_file(path)
     data = dict(data or {}) if isinstance(data, dict) or data is None else data
     if isinstance(data, dict):
         data.setdefault("name", choice if choice in PACKAGED_POLICIES else path.stem)

@@ -55,7 +55,7 @@ def test_a_policy_file_is_validated_against_the_dataclass(tmp_path: Path) -> Non
         "min_accuracy: 1.5\n": "min_accuracy must be <= 1, found 1.5",
         "alpha: 0\n": "alpha must be > 0, found 0",
         "phi_probe: 1\n": "phi_probe must be true or false, found 1",
-        "- 1\n- 2\n": "expected a mapping of gate fields, found list",
+        "- 1\n- 2\n": "expected a mapping of gate fields, found a list of 2 items",
         "margin: [\n": "not valid YAML",
     }
     for i, (text, message) in enumerate(cases.items()):
@@ -66,6 +66,44 @@ def test_a_policy_file_is_validated_against_the_dataclass(tmp_path: Path) -> Non
         assert str(bad) in str(err.value)  # the error says where
     with pytest.raises(PolicyError, match=r"neither a packaged policy .* nor a readable file"):
         load_policy(str(tmp_path / "absent.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"\xfc\xff\x00binary", "expected UTF-8 YAML, found an invalid byte at offset 0"),
+        (
+            b"x: " + b"[" * 5000 + b"]" * 5000 + b"\n",
+            "not valid YAML: expected a mapping of gate fields \\(nested too deeply",
+        ),
+        (b"margin: [\n", r"not valid YAML: expected a mapping of gate fields \(.* at line 2\)"),
+        (b"min_items: " + b"9" * 5000 + b"\n", r"not valid YAML: expected a mapping of gate fields \(ValueError\)"),
+        (b"just a sentence\n", "expected a mapping of gate fields, found 'just a sentence'"),
+        (b"- " + b"x" * 500 + b"\n", "expected a mapping of gate fields, found a list of 1 items"),
+        (b"1: 2\nmin_items: 3\nzz: 1\n", r"unknown field\(s\) \['1', 'zz'\]"),
+        (b"margin: .nan\n", "margin must be a finite number, found nan"),
+        (b"min_accuracy: -.inf\n", "min_accuracy must be a finite number, found -inf"),
+        (b"min_items: {a: [1, 2]}\n", "min_items must be an integer, found a mapping of 1 entries"),
+        (b"name: [x]\n", "name must be a non-empty string, found a list of 1 items"),
+        (b"# " + b"x" * (70 * 1024) + b"\n", r"expected a gate policy YAML file under 65536 bytes, found 71683 bytes"),
+    ],
+)
+def test_a_hostile_policy_file_ends_in_one_line_naming_the_file(tmp_path: Path, content: bytes, expected: str) -> None:
+    bad = tmp_path / "hostile.yaml"
+    bad.write_bytes(content)
+    with pytest.raises(PolicyError, match=expected) as err:
+        load_policy(str(bad))
+    message = str(err.value)
+    assert message.startswith(f"{bad}: ") and "\n" not in message and len(message) < 400, message
+    assert err.value.__cause__ is None  # no parser chain in a traceback
+
+
+def test_a_missing_policy_names_the_environment_variable_that_chose_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEDGRPO_GATE_POLICY", str(tmp_path))
+    with pytest.raises(PolicyError, match=r"\(from MEDGRPO_GATE_POLICY\) is neither .* found a directory"):
+        load_policy()
 
 
 def test_overrides_are_validated_and_named_in_the_label() -> None:
