@@ -18,7 +18,9 @@ The points (one call each, placed where a crash would leave the most to clean up
 - ``train.register``: :mod:`medgrpo.train.grpo`, the logged model uploaded (READY), no version registered yet;
 - ``registry.version_created``: :func:`medgrpo.registry.register_model_version`, the version created, the
   ``challenger`` alias not moved yet;
-- ``promote.start``: :func:`medgrpo.pipeline.promote_version`, the gate passed, the promotion not started.
+- ``promote.start``: :func:`medgrpo.pipeline.promote_version`, the gate passed, the promotion not started;
+- ``promote.locked``: :func:`medgrpo.registry.promote`, the promotion lock held and the audit tags written, no
+  alias moved yet.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 FAULT_DIR_ENV = "MEDGRPO_FAULT_DIR"
-POINTS = ("deid.shard", "train.register", "registry.version_created", "promote.start")
+POINTS = ("deid.shard", "train.register", "registry.version_created", "promote.start", "promote.locked")
 DEFAULT_HOLD_S = 300.0
 
 

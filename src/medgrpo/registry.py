@@ -658,6 +658,7 @@ def promote(
         lock.verify()
         for key, value in audit.items():  # audit first: the alias events below are then the platform's
             c.set_model_version_tag(name, v, key, value)
+        fault_point("promote.locked")  # fault-injection tests only (medgrpo.faults); a no-op otherwise
         if old is not None:
             c.set_model_version_tag(name, old, "demoted_at", when)
             c.set_registered_model_alias(name, PREVIOUS_CHAMPION, old)
