@@ -11,6 +11,10 @@ state folder, and shows both outcomes of the gate:
    sign flipped and the learning rate ×4, through the form's ``overrides``) and follows it to its
    gate, which must reject it: the champion does not move.
 
+It also unpauses ``registry_alias_review`` and ``registry_watch`` (when their files are in ``dags/``), so
+an alias moved by hand in the MLflow UI while the demo runs is reviewed: a hand-set ``challenger`` is
+gated, a hand-set ``champion`` without a passed gate is flagged and reverted (docs/registry-events.md).
+
 It prints each verdict with its reasons, the champion move, the times and where to look, and stops
 every process it started. The demo gates with its own permissive policy (``demo``, passed
 explicitly as ``MEDGRPO_GATE_POLICY``): the packaged default is the production policy. State is
@@ -32,7 +36,13 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+#: The DAGs of the pipeline the demo triggers and follows (waited for and unpaused by :func:`prepare`).
 DAG_IDS = ("medical_ingest", "grpo_training", "gated_evaluation", "model_promotion")
+#: DAGs that review alias moves made by hand in the MLflow UI while the demo runs, unpaused by ``medgrpo
+#: demo`` when their file is in the DAGs folder: ``registry_alias_review`` gates, accepts, or flags and
+#: reverts a move, and ``registry_watch`` notices it (the demo sets up no MLflow webhook, the other way
+#: moves reach the review). The reviewer first, so that it is unpaused before the first event.
+REVIEW_DAG_IDS = ("registry_alias_review", "registry_watch")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -83,10 +93,15 @@ class DemoOutcome:
     label: str = ""
 
 
-def prepare(stack: Any) -> None:
-    """Wait until the DAGs are parsed and unpause them."""
-    stack.wait_for_dags(DAG_IDS)
-    for dag_id in DAG_IDS:
+def demo_dag_ids(dags_folder: Path) -> tuple[str, ...]:
+    """The DAGs ``medgrpo demo`` unpauses: :data:`DAG_IDS`, then those of :data:`REVIEW_DAG_IDS` in ``dags_folder``."""
+    return DAG_IDS + tuple(dag_id for dag_id in REVIEW_DAG_IDS if (dags_folder / f"{dag_id}.py").is_file())
+
+
+def prepare(stack: Any, dag_ids: tuple[str, ...] = DAG_IDS) -> None:
+    """Wait until the DAGs ``dag_ids`` (default: the pipeline's) are parsed and unpause them, in that order."""
+    stack.wait_for_dags(dag_ids)
+    for dag_id in dag_ids:
         stack.unpause(dag_id)
 
 
@@ -239,6 +254,10 @@ def _run(args: argparse.Namespace) -> int:
         )
         stack.start()
         print(f"Airflow UI: {stack.url}  (user admin, password {stack.password})\nMLflow UI:  {mlflow.url}", flush=True)
+        dag_ids = demo_dag_ids(repo / "dags")
+        prepare(stack, dag_ids)
+        if "registry_alias_review" in dag_ids:
+            print("alias moves made in the MLflow UI are reviewed by registry_alias_review (docs/registry-events.md)")
         print("1/2 ingest → train → gate: a challenger trained with the tiny recipe …", flush=True)
         first = run_chain(stack, conf={"dataset_name": "medgrpo-demo"}, timeout=args.timeout)
         first.label = "challenger (tiny recipe)"
