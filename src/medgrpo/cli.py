@@ -7,10 +7,11 @@ Each package contributes its subcommands through a light ``commands`` module exp
 Exit codes: 0 success; 1 failure; 2 bad input or usage (argparse, handlers); 3 and 4 a gate's
 ``rejected`` and ``insufficient_evidence`` (``medgrpo gate``); 130 interrupted. Handlers turn the
 errors a user can cause into one line themselves; any other exception that reaches :func:`main`
-ends in one line too, ``medgrpo COMMAND: error: …`` and exit 1, without a traceback (set
-``MEDGRPO_DEBUG=1`` to get the traceback instead). That line never repeats an exception's own
-message unless the exception is one of medgrpo's (whose messages are written PHI-free): a library's
-message may quote the input it choked on, and the input may be a patient record.
+ends in one line too, ``medgrpo COMMAND: error: …`` and exit 1, without a traceback (``-v`` logs
+the code locations it passed through; ``MEDGRPO_DEBUG=1`` gives the traceback instead). That line
+never repeats an exception's own message unless the exception is one of medgrpo's (whose messages
+are written PHI-free): a library's message may quote the input it choked on, and the input may be
+a patient record.
 """
 
 from __future__ import annotations
@@ -88,6 +89,17 @@ def _origin(err: BaseException) -> str:
     return ours if ours != "?" else innermost
 
 
+def _frames(err: BaseException) -> str:
+    """Where the exception went, outermost first (``module:function:line``): code locations, no data."""
+    tb = err.__traceback__
+    steps: list[str] = []
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        steps.append(f"{tb.tb_frame.f_globals.get('__name__', '?')}:{code.co_name}:{tb.tb_lineno}")
+        tb = tb.tb_next
+    return " > ".join(steps)
+
+
 def describe_unexpected(err: BaseException) -> str:
     """A PHI-free one-line description of an exception no handler expected.
 
@@ -149,6 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:
         if debug_enabled():
             raise
+        logging.getLogger(__name__).debug("unexpected %s; frames: %s", type(err).__name__, _frames(err))
         print(f"{_command_name(args)}: error: {describe_unexpected(err)}", file=sys.stderr, flush=True)
         return EXIT_UNEXPECTED
     return int(code or 0)

@@ -137,3 +137,15 @@ def test_a_subcommand_is_named_in_the_error_line(
     assert cli.main(["registry", "list"]) == 1
     line = capsys.readouterr().err.strip()
     assert line.startswith("medgrpo registry list: error: TypeError raised at ") and "Jane" not in line
+
+
+def test_verbose_logs_the_code_locations_of_an_unexpected_exception_and_no_data(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("MEDGRPO_DEBUG", raising=False)
+    monkeypatch.setattr(cli, "build_parser", _parser_with(_raises(ValueError(PHI))))
+    with caplog.at_level("DEBUG", logger="medgrpo.cli"):
+        assert cli.main(["-v", "boom"]) == 1
+    frames = [r.getMessage() for r in caplog.records if "frames:" in r.getMessage()]
+    assert len(frames) == 1 and "medgrpo.cli:main:" in frames[0] and ":handler:" in frames[0], frames
+    assert "Jane" not in frames[0] and "Jane" not in capsys.readouterr().err
