@@ -140,11 +140,12 @@ def _command_name(args: argparse.Namespace | None) -> str:
     return "medgrpo " + " ".join(parts)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, reraise: bool = False) -> int:
     """Entry point: parse, configure logging, run the handler, return its exit code.
 
     An exception the handler did not turn into an exit code ends in one line on stderr (see the
-    module docstring), unless ``MEDGRPO_DEBUG`` is set.
+    module docstring), unless ``MEDGRPO_DEBUG`` is set or the caller asks for it (``reraise``: the
+    training pod's entrypoint, which reports it as the pod's termination message).
     """
     args: argparse.Namespace | None = None
     try:
@@ -159,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as err:
-        if debug_enabled():
+        if reraise or debug_enabled():
             raise
         logging.getLogger(__name__).debug("unexpected %s; frames: %s", type(err).__name__, _frames(err))
         print(f"{_command_name(args)}: error: {describe_unexpected(err)}", file=sys.stderr, flush=True)

@@ -56,14 +56,14 @@ def main(argv: Sequence[str] | None = None, *, termination_log: str | None = Non
     from medgrpo.cli import main as cli_main
 
     try:
-        code = cli_main(args.cli)
+        code = cli_main(args.cli, reraise=True)
     except SystemExit as err:
         code = err.code if isinstance(err.code, int) else 1
         if not isinstance(err.code, int) and err.code:
             _write_termination_message(str(err.code), termination_log)
     except Exception as err:
         _write_termination_message(f"medgrpo train failed: {type(err).__name__}: {err}", termination_log)
-        raise
+        raise  # the traceback goes to the pod's log (its input is de-identified data)
     if code != 0:
         return int(code)
     result_file = _output_dir(args.cli) / "result.json"
