@@ -82,7 +82,8 @@ CANARY_VALUES: tuple[tuple[str, str], ...] = (
 PUBLIC_CANARY_TEXT = (
     "Mr. Zebulon Quarrington, a 45-year-old man (MRN: QX7734219), was seen in January 2005. Contact "
     "zq1928@canarymail.org or (740) 555-0182, +44 20 7946 0958; SSN 078-05-1120; card 4111 1111 1111 1111; "
-    "IBAN GB82 WEST 1234 5698 7654 32; IP 203.0.113.77 and ::1; profile https://www.facebook.com/zquarrington."
+    "IBAN GB82 WEST 1234 5698 7654 32; IP 203.0.113.77 and ::1; profile https://www.facebook.com/zquarrington. "
+    "Questions to Ottoline Vasquez-Brandt, fax 740-555-0199."
 )
 PUBLIC_CANARY_VALUES: tuple[tuple[str, str], ...] = (
     ("NAME", "Zebulon"),
@@ -97,6 +98,9 @@ PUBLIC_CANARY_VALUES: tuple[tuple[str, str], ...] = (
     ("IP_ADDRESS", "203.0.113.77"),
     ("IP_ADDRESS", "::1"),
     ("URL", "facebook.com/zquarrington"),
+    ("NAME", "Ottoline"),  # a name given with contact details, no title: a real person
+    ("NAME", "Vasquez-Brandt"),
+    ("FAX", "555-0199"),
 )
 CANARIES: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     "clinical": (CANARY_TEXT, CANARY_VALUES),

@@ -10,12 +10,18 @@ medical language, not people.
 
 ``mode: titled`` (public benchmarks) finds only names introduced by a title or an explicit label
 (``Mr. Jones``, ``Patient: Ann Lee``): exam vignettes name patients that way, while every other
-capitalised word in a question is medical language.
+capitalised word in a question is medical language. One more shape counts there (``contact: true``, the
+default): a person-name-shaped phrase, a given name and at least one more name word, in the same clause as a
+direct identifier (phone, fax, e-mail, SSN, a labelled record/plan/account/licence number, a card or IBAN, a
+street address): ``Johnathan Whitfield, phone 617-555-0199, asks ...``. A name given with contact details is a
+real person, not a textbook eponym.
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+from typing import Any
 
 from medgrpo.deid.recognizers.words import (
     AFTER_PERSON,
@@ -131,6 +137,22 @@ _STATE_AFTER = re.compile(
 _PLACE_CUES = word_set("in from near to at of outside around")
 _PARTICLES = word_set("van von der den de del della di da du la le st ter ten bin ibn al el mac mc o")
 _SPACE = re.compile(r"[ \t]+")
+# "a name given with contact details" (titled mode): the identifiers that make a nearby name a real person's
+_CONTACT_ENTITIES = frozenset(
+    {"EMAIL", "PHONE", "FAX", "SSN", "MRN", "HEALTH_PLAN", "ACCOUNT", "LICENSE", "VEHICLE", "BIOMETRIC", "ADDRESS"}
+)
+# between the name and the identifier: no sentence or clause end, a few words at most
+_CONTACT_BREAK = re.compile(r"[.;!?\n]")
+_CONTACT_MAX_GAP = 40
+_CONTACT_MAX_WORDS = 5
+_CONTACT_JOIN = re.compile(r"[ \t]|-")
+_INITIAL_JOIN = re.compile(r"\.?[ \t]")
+# words after a capitalised phrase that make it an institution or a place ("Johns Hopkins Hospital", "X County")
+_NOT_A_PERSON_AFTER = word_set(
+    """hospital hospitals hosp clinic clinics center centre ctr institute institutes university college school
+    foundation laboratory laboratories lab labs pharmacy pharmaceuticals inc corp corporation company co ltd llc
+    group society association trust council county city town village township parish borough state hall library"""
+)
 _TITLE_GAP = re.compile(r"\.?[ \t]*")
 _RELATION_GAP = re.compile(r"(?:[ \t]*[,:\-(][ \t]*|[ \t]+|'s[ \t]+)")
 _LABEL_GAP = re.compile(r"[ \t]*[:=][ \t]*|[ \t]+(?:is|was)[ \t]+")
@@ -158,11 +180,14 @@ class NameRecognizer:
     name = "names"
     entities = ("NAME",)
 
-    def __init__(self, mode: str = "full", threshold: float = THRESHOLD) -> None:
+    def __init__(self, mode: str = "full", threshold: float = THRESHOLD, contact: bool = True) -> None:
         if mode not in {"full", "titled"}:
             raise ValueError(f"names recognizer: mode must be 'full' or 'titled', found {mode!r}")
+        if not isinstance(contact, bool):
+            raise ValueError(f"names recognizer: contact must be true or false, found {contact!r}")
         self.mode = mode
         self.threshold = float(threshold)
+        self.contact = contact  # titled mode: also a name given with contact details
 
     # ------------------------------------------------------------------------------------------
     def analyze(self, doc: Document) -> list[Span]:
@@ -171,6 +196,8 @@ class NameRecognizer:
             return []
         self._strong = [False] * len(toks)
         flags = self._titled(doc) if self.mode == "titled" else self._full(doc)
+        if self.mode == "titled" and self.contact:
+            self._contact_named(doc, flags)
         self._grow(doc, flags)
         return self._spans(doc, flags)
 
@@ -583,6 +610,97 @@ class NameRecognizer:
         return out
 
     # ------------------------------------------------------------------------------------------
+    def _contact_named(self, doc: Document, flags: list[float]) -> None:
+        """A name given with contact details (titled mode): a person-name-shaped phrase in the same clause as a
+        direct identifier ("Johnathan Whitfield, phone 617-555-0199", "write to Ann Lee at ann@x.org")."""
+        text = doc.text
+        if not any(c.isdigit() for c in text) and "@" not in text:
+            return  # every identifier this rule looks for holds a digit or an "@"
+        runs = self._name_runs(doc)
+        if not runs:
+            return
+        anchors = [s for r in _contact_recognizers() for s in r.analyze(doc) if s.entity in _CONTACT_ENTITIES]
+        toks = doc.tokens
+        for a, b in runs:
+            start, end = toks[a].start, toks[b].end
+            if any(_same_clause(text, start, end, s) for s in anchors):
+                for m in range(a, b + 1):
+                    flags[m] = max(flags[m], 5.0)
+
+    def _name_runs(self, doc: Document) -> list[tuple[int, int]]:
+        """Runs of 2-4 capitalised name words (a middle initial allowed) that open with a given name."""
+        toks = doc.tokens
+        n = len(toks)
+        out: list[tuple[int, int]] = []
+        i = 0
+        while i < n:
+            if not self._contact_part(doc, i):
+                i += 1
+                continue
+            parts = [i]
+            j = i
+            while j + 1 < n and len(parts) < 4:
+                gap = doc.gap(toks[j], toks[j + 1])
+                if self._contact_part(doc, j + 1) and _CONTACT_JOIN.fullmatch(gap):
+                    j += 1
+                    parts.append(j)
+                elif (
+                    j + 2 < n
+                    and _is_initial(toks[j + 1])
+                    and toks[j + 1].text.isupper()
+                    and not toks[j + 1].marker
+                    and _SPACE.fullmatch(gap)
+                    and _INITIAL_JOIN.fullmatch(doc.gap(toks[j + 1], toks[j + 2]))
+                    and self._contact_part(doc, j + 2)
+                ):
+                    j += 2  # "John Q. Public"
+                    parts.append(j)
+                else:
+                    break
+            if len(parts) >= 2 and self._person_shaped(doc, parts):
+                out.append((i, j))
+            i = j + 1
+        return out
+
+    def _contact_part(self, doc: Document, i: int) -> bool:
+        """A capitalised word that can be part of a person's name: a census name or a word in no everyday or
+        clinical list, not a cue, role, service, month or medical word, not part of an eponym."""
+        t = doc.tokens[i]
+        low = t.low
+        if len(low) < 2 or t.glued or t.marker:
+            return False
+        if not (t.is_title or (t.is_upper and t.info.is_name)):
+            return False
+        if low in TITLES or low in LABELS or low in RELATIONS or low in CREDENTIALS or low in SERVICES:
+            return False
+        if low in ROLE_WORDS or low in _CALENDAR or low in _NOT_A_PERSON_AFTER or low in _NOT_AFTER_RELATION:
+            return False
+        if (t.info.medical and not t.info.is_name) or prior(t) < -4.0:
+            return False
+        return not self._eponym_here(doc, i)
+
+    @staticmethod
+    def _person_shaped(doc: Document, parts: list[int]) -> bool:
+        """The run reads as "Given [Middle] Family": a given name first (a listed first name, or a word in no list
+        spelt like a name before a listed surname: "Ottoline Vasquez"), and not an institution or a place."""
+        toks = doc.tokens
+        a, b = parts[0], parts[-1]
+        first, last = toks[a], toks[b]
+        given = first.info.first > 0 and prior(first) >= -1.0
+        unseen_given = not first.info.known and prior(first) > 0 and last.info.last > 0
+        if not (given or unseen_given):
+            return False
+        if (
+            b + 1 < len(toks)
+            and toks[b + 1].low in _NOT_A_PERSON_AFTER
+            and _SPACE.fullmatch(doc.gap(toks[b], toks[b + 1]))
+        ):
+            return False  # "Johns Hopkins Hospital", "Santa Clara County"
+        if a > 0 and toks[a - 1].low in {"st", "saint", "mt", "mount", "of"}:
+            return False  # "St. Mary Rose", "University of Maryland"
+        return not (toks[b].info.place and _STATE_AFTER.match(doc.text, toks[b].end))
+
+    # ------------------------------------------------------------------------------------------
     def _grow(self, doc: Document, flags: list[float]) -> None:
         """Take in first/last names, initials and particles next to a detected name."""
         toks = doc.tokens
@@ -757,3 +875,39 @@ class NameRecognizer:
             out.append(Span(toks[i].start, end, "NAME", min(0.99, 0.5 + score / 10)))
             i = j + 1
         return out
+
+
+@lru_cache(maxsize=1)
+def _contact_recognizers() -> tuple[Any, ...]:
+    """The direct-identifier recognizers whose finds make a nearby name a real person's (built once)."""
+    from medgrpo.deid.recognizers.addresses import AddressRecognizer
+    from medgrpo.deid.recognizers.email import EmailRecognizer
+    from medgrpo.deid.recognizers.financial import IbanRecognizer, PaymentCardRecognizer
+    from medgrpo.deid.recognizers.labelled_id import LabelledIdRecognizer
+    from medgrpo.deid.recognizers.phone import PhoneRecognizer
+    from medgrpo.deid.recognizers.ssn import SsnRecognizer
+
+    return (
+        EmailRecognizer(),
+        PhoneRecognizer(),
+        SsnRecognizer(),
+        LabelledIdRecognizer(strict=True),
+        PaymentCardRecognizer(),
+        IbanRecognizer(),
+        AddressRecognizer(),
+    )
+
+
+def _same_clause(text: str, start: int, end: int, anchor: Span) -> bool:
+    """``text[start:end]`` and ``anchor`` are a few words apart with no sentence or clause end between them."""
+    if anchor.start >= end:
+        gap = text[end : anchor.start]
+    elif anchor.end <= start:
+        gap = text[anchor.end : start]
+    else:
+        return False  # overlapping: the name words are part of the identifier ("john.smith@...")
+    return (
+        len(gap) <= _CONTACT_MAX_GAP
+        and not _CONTACT_BREAK.search(gap)
+        and len(re.findall(r"[^\W\d_]+", gap)) <= _CONTACT_MAX_WORDS
+    )
