@@ -4,10 +4,16 @@ Line order is kept; the output appears only when every batch (and its canary) su
 written to a temporary file next to the destination (or a local temporary file for s3://) and
 renamed/uploaded at the end. On any failure nothing exists at the output path and DeidError says
 which line or batch failed, never what it contained.
+
+Input lines are bounded like ingest's (:data:`medgrpo.data.sources.MAX_LINE_BYTES`): a longer line
+fails the whole file (nothing is published), read without being kept. Where OUTPUT and ``--report``
+will go is checked before any work; the report is staged before OUTPUT is published, so a report
+that cannot be written leaves no output behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing as mp
@@ -32,9 +38,13 @@ def _read_batches(uri: str, batch_size: int) -> Iterator[tuple[int, list[dict[st
     batch: list[dict[str, Any]] = []
     first = 0
     count = 0
+    from medgrpo.data.sources import MAX_LINE_BYTES, iter_lines
+
     try:
         with storage.open_binary(uri) as fh:
-            for lineno, raw in enumerate(fh, start=1):
+            for lineno, raw, length in iter_lines(fh, MAX_LINE_BYTES):
+                if raw is None:
+                    raise DeidError(f"{uri}: line {lineno}: expected at most {MAX_LINE_BYTES} bytes, found {length}")
                 line = raw.decode("utf-8").strip()
                 if not line:
                     continue
@@ -55,6 +65,40 @@ def _read_batches(uri: str, batch_size: int) -> Iterator[tuple[int, list[dict[st
         raise DeidError(f"input {uri} does not exist") from None
     if batch:
         yield first, batch
+
+
+def _check_target(uri: str, what: str) -> None:
+    """Fail early (DeidError) when a local ``uri`` cannot be written: a directory, or below a file or a folder
+    we may not write. s3:// locations are checked when written."""
+    if storage.is_s3(uri):
+        return
+    target = Path(uri)
+    if target.is_dir():
+        raise DeidError(f"{what} {uri}: expected a file path, found a directory")
+    folder = target.parent
+    while not folder.exists() and folder != folder.parent:  # the nearest folder that exists
+        folder = folder.parent
+    if not folder.is_dir():
+        raise DeidError(f"{what} {uri}: expected a path below a directory, found the file {folder} on the way")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise DeidError(f"{what} {uri}: expected a writable directory, found {folder} not writable")
+
+
+def _stage_local(uri: str, text: str) -> Path:
+    """Write ``text`` to a temporary file next to local ``uri`` (renamed into place by the caller)."""
+    target = Path(uri)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(name, 0o644)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return Path(name)
 
 
 def _init_worker(policy: str | None, fields: list[str] | None) -> None:
@@ -95,15 +139,24 @@ def deidentify_jsonl(
     started = time.perf_counter()
     deid = load_deidentifier(policy)  # fails early on a bad policy; also merges worker audits
     fields = list(text_fields) if text_fields is not None else None
+    _check_target(output_uri, "output")
+    if report_uri:
+        _check_target(report_uri, "report")
 
-    if storage.is_s3(output_uri):
-        fd, tmp_name = tempfile.mkstemp(prefix="medgrpo-deid-", suffix=".jsonl")
-    else:
-        target = Path(output_uri)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        if storage.is_s3(output_uri):
+            fd, tmp_name = tempfile.mkstemp(prefix="medgrpo-deid-", suffix=".jsonl")
+        else:
+            target = Path(output_uri)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as err:
+        raise DeidError(f"output {output_uri}: cannot be written ({err.strerror or type(err).__name__})") from None
     tmp = Path(tmp_name)
     written = 0
+    report: dict[str, Any] = {}
+    staged_report: Path | None = None
+    report_published = output_published = False
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             batches = _read_batches(input_uri, batch_size)
@@ -124,33 +177,48 @@ def deidentify_jsonl(
                         written += len(new)
             out.flush()
             os.fsync(out.fileno())
+        report = deid.audit()
+        report.update(
+            {
+                "input": input_uri,
+                "output": output_uri,
+                "text_fields": fields,
+                "workers": workers,
+                "seconds": round(time.perf_counter() - started, 3),
+            }
+        )
+        if report_uri:  # written (staged) before OUTPUT is published: a report that fails leaves no output
+            report_text = json.dumps(report, indent=2, sort_keys=True) + "\n"
+            try:
+                if storage.is_s3(report_uri):
+                    storage.write_text_atomic(report_uri, report_text)
+                    report_published = True
+                else:
+                    staged_report = _stage_local(report_uri, report_text)
+            except Exception as err:
+                reason = getattr(err, "strerror", None) or type(err).__name__
+                raise DeidError(f"report {report_uri}: cannot be written ({reason}); nothing was published") from None
         if storage.is_s3(output_uri):
             storage.upload_file(tmp, output_uri)
             tmp.unlink(missing_ok=True)
         else:
             os.chmod(tmp, 0o644)
             os.replace(tmp, output_uri)
-    except DeidError:
-        tmp.unlink(missing_ok=True)
-        raise
+        output_published = True
+        if staged_report is not None and report_uri:
+            os.replace(staged_report, report_uri)  # same folder: a rename
+            staged_report = None
     except BaseException as err:
         tmp.unlink(missing_ok=True)
-        if isinstance(err, KeyboardInterrupt | SystemExit):
+        if staged_report is not None:
+            staged_report.unlink(missing_ok=True)
+        if report_published and not output_published and report_uri:
+            with contextlib.suppress(Exception):  # the s3:// report of an output that was never published
+                storage.delete(report_uri)
+        if isinstance(err, DeidError | KeyboardInterrupt | SystemExit):
             raise
         raise DeidError(f"de-identifying {input_uri} failed ({type(err).__name__})") from None
 
-    report = deid.audit()
-    report.update(
-        {
-            "input": input_uri,
-            "output": output_uri,
-            "text_fields": fields,
-            "workers": workers,
-            "seconds": round(time.perf_counter() - started, 3),
-        }
-    )
-    if report_uri:
-        storage.write_text_atomic(report_uri, json.dumps(report, indent=2, sort_keys=True) + "\n")
     log.info("de-identified file", extra={"records": written, "entities": sum(report["entities"].values())})
     return report
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -246,8 +247,13 @@ def load_policy(path: str | os.PathLike[str] | None) -> Policy:
         raise DeidError(f"cannot read de-identification policy {where}: {type(err).__name__}") from None
     try:
         raw = yaml.safe_load(text)
+        return parse_policy(raw, source=where)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
         raise DeidError(f"de-identification policy {where} is not valid YAML{line}") from None
-    return parse_policy(raw, source=where)
+    except RecursionError:  # the YAML composer (or hashing the mapping) recurses once per nesting level
+        raise DeidError(
+            f"de-identification policy {where}: expected YAML nested a few levels deep, found nesting deeper "
+            f"than the parser's limit (about {sys.getrecursionlimit()} levels)"
+        ) from None

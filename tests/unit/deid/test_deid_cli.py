@@ -101,3 +101,64 @@ def test_shard_reports_merge(src: Path, tmp_path: Path) -> None:
     assert merged["shards"] == 2
     with pytest.raises(DeidError, match="different policy_sha256"):
         merge_reports([shards[0], {**shards[1], "policy_sha256": "0" * 64}])
+
+
+def test_cli_refuses_an_over_long_line_without_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The ingest bound (``MAX_LINE_BYTES``) holds here too: one over-long line fails the file, nothing published."""
+    from medgrpo.data import sources
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "1", "question": "ok"}\n{"question": "' + "x" * 80 + '"}\n')
+    out = tmp_path / "out.jsonl"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sources, "MAX_LINE_BYTES", 64)
+        assert _run(str(src), str(out)) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+    assert capsys.readouterr().err.strip().endswith("line 2: expected at most 64 bytes, found 97")
+
+
+def test_cli_output_below_a_file_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src, blocker = tmp_path / "in.jsonl", tmp_path / "afile"
+    src.write_text('{"question": "ok"}\n')
+    blocker.write_text("x")
+    assert _run(str(src), str(blocker / "sub" / "out.jsonl")) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"found the file {blocker} on the way" in err[0]
+    assert _run(str(src), str(tmp_path)) == 1  # a directory
+    assert "expected a file path, found a directory" in capsys.readouterr().err
+
+
+def test_cli_report_that_cannot_be_written_publishes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src, blocker, out = tmp_path / "in.jsonl", tmp_path / "afile", tmp_path / "out.jsonl"
+    src.write_text('{"question": "ok"}\n')
+    blocker.write_text("x")
+    assert _run(str(src), str(out), "--report", str(blocker / "r.json")) == 1
+    assert not out.exists() and "report " in capsys.readouterr().err
+
+
+def test_report_failing_when_staged_publishes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report that passes the early check but fails when written (disk full, ...) still leaves no output."""
+    from medgrpo.deid import jsonl
+
+    def full(uri: str, text: str) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(jsonl, "_stage_local", full)
+    src, out, report = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "r.json"
+    src.write_text('{"question": "ok"}\n')
+    assert _run(str(src), str(out), "--report", str(report)) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+    assert "No space left on device); nothing was published" in capsys.readouterr().err
+
+
+def test_deeply_nested_policy_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src, out, policy = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "deep.yaml"
+    src.write_text('{"question": "ok"}\n')
+    policy.write_text("x: " + "[" * 5000 + "]" * 5000 + "\n")
+    assert _run(str(src), str(out), "--policy", str(policy)) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"medgrpo deid: de-identification policy {policy}: expected YAML nested") and not out.exists()
