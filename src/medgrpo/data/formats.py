@@ -25,6 +25,11 @@ from medgrpo.data.schema import RecordError, describe, short
 FORMATS = ("medqa", "medmcqa", "pubmedqa", "verifiable", "canonical")
 VERIFIABLE_Q = "Open-ended Verifiable Question"
 VERIFIABLE_A = "Ground-True Answer"
+#: HuatuoGPT-o1's reasoning SFT rows (``FreedomIntelligence/medical-o1-reasoning-SFT``): read as the
+#: ``verifiable`` format (the same family, published, and de-identified the same way).
+SFT_Q = "Question"
+SFT_COT = "Complex_CoT"
+SFT_A = "Response"
 _LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _NUMERIC_RE = re.compile(r"^\s*-?(?:\d+(?:\.\d*)?|\.\d+)\s*$")
 DETECT_ROWS = 200
@@ -35,8 +40,8 @@ def detect_row(row: Any) -> str | None:
     if not isinstance(row, Mapping):
         return None
     keys = set(row)
-    if VERIFIABLE_Q in keys:
-        return "verifiable"
+    if VERIFIABLE_Q in keys or (SFT_Q in keys and SFT_A in keys):
+        return "verifiable"  # verifiable problems, or HuatuoGPT-o1 reasoning SFT rows
     if "answer_type" in keys and "question" in keys:
         return "canonical"
     if "cop" in keys and ("opa" in keys or "opb" in keys):
@@ -68,7 +73,7 @@ KNOWN_KEYS = frozenset(
         "answer_idx", "meta_info", "metamap_phrases", "opa", "opb", "opc", "opd", "cop", "exp", "subject_name",
         "topic_name", "choice_type", "QUESTION", "CONTEXTS", "LABELS", "MESHES", "YEAR", "reasoning_required_pred",
         "reasoning_free_pred", "final_decision", "LONG_ANSWER", "pubid", "long_answer", VERIFIABLE_Q, VERIFIABLE_A,
-        "Complex_CoT", "Response",
+        SFT_Q, SFT_COT, SFT_A,
     }
 )  # fmt: skip
 
@@ -291,20 +296,29 @@ def from_pubmedqa(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def from_verifiable(row: Mapping[str, Any]) -> dict[str, Any]:
-    """Verifiable open-ended problems: {"Open-ended Verifiable Question", "Ground-True Answer"}."""
-    question = _str(row, VERIFIABLE_Q, "verifiable")
-    raw_answer = row.get(VERIFIABLE_A)
+    """Verifiable open-ended problems: {"Open-ended Verifiable Question", "Ground-True Answer"}, optionally with
+    HuatuoGPT-o1's "Complex_CoT" (the explanation); or HuatuoGPT-o1 reasoning SFT rows {"Question", "Complex_CoT",
+    "Response"}: the open-ended answer is the Response, the chain of thought the explanation
+    (``meta.variant`` = ``reasoning_sft``)."""
+    sft = VERIFIABLE_Q not in row and SFT_Q in row
+    q_key, a_key = (SFT_Q, SFT_A) if sft else (VERIFIABLE_Q, VERIFIABLE_A)
+    question = _str(row, q_key, "verifiable")
+    raw_answer = row.get(a_key)
     if isinstance(raw_answer, int | float) and not isinstance(raw_answer, bool):
         raw_answer = repr(raw_answer)
     if not isinstance(raw_answer, str) or not raw_answer.strip():
-        what = "missing" if VERIFIABLE_A not in row else describe(raw_answer)
-        raise RecordError(f"{VERIFIABLE_A}: expected a non-empty answer, found {what}")
+        what = "missing" if a_key not in row else describe(raw_answer)
+        raise RecordError(f"{a_key}: expected a non-empty answer, found {what}")
     if _NUMERIC_RE.match(raw_answer):
         answer, kind = raw_answer.strip(), "numeric"
     else:
         answer, kind = raw_answer.strip(), "text"
-    explanation = row.get("Complex_CoT") if isinstance(row.get("Complex_CoT"), str) else None
-    return _record("verifiable", question, None, answer, kind, explanation=explanation)
+    cot = row.get(SFT_COT)
+    if cot is not None and not isinstance(cot, str):
+        raise RecordError(f"{SFT_COT}: expected the reasoning as a string, found {describe(cot)}")
+    explanation = cot if cot and cot.strip() else None
+    meta = {"variant": "reasoning_sft"} if sft else None
+    return _record("verifiable", question, None, answer, kind, explanation=explanation, meta=meta)
 
 
 def from_canonical(row: Mapping[str, Any]) -> dict[str, Any]:

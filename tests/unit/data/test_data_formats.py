@@ -225,6 +225,62 @@ def test_verifiable_list_and_jsonl(tmp_path: Path) -> None:
     assert all(r["source"] == "verifiable" for r in rows.values())
 
 
+HUATUO_SFT: list[dict[str, Any]] = [  # FreedomIntelligence/medical-o1-reasoning-SFT rows (written for this test)
+    {
+        "Question": "A 30-year-old woman has heat intolerance and exophthalmos. Which antibody is most likely present?",
+        "Complex_CoT": "Okay, heat intolerance and exophthalmos point to Graves disease. So the TSH receptor antibody.",
+        "Response": "Thyroid-stimulating immunoglobulin (TSH receptor antibody), as in Graves disease.",
+    },
+    {
+        "Question": "Upper limit of a normal adult resting heart rate in beats per minute?",
+        "Complex_CoT": "Tachycardia starts above this value.",
+        "Response": "100",
+    },
+]
+
+
+def test_huatuo_reasoning_sft_rows_are_detected_and_mapped(tmp_path: Path) -> None:
+    assert [formats.detect_row(r) for r in HUATUO_SFT] == ["verifiable", "verifiable"]
+    record = formats.from_verifiable(HUATUO_SFT[0])
+    assert record["question"] == HUATUO_SFT[0]["Question"]
+    assert record["answer"] == HUATUO_SFT[0]["Response"] and record["answer_type"] == "text"
+    assert record["explanation"] == HUATUO_SFT[0]["Complex_CoT"]  # the chain of thought is the explanation
+    assert record["options"] is None and record["meta"] == {"variant": "reasoning_sft"}
+    assert formats.from_verifiable(HUATUO_SFT[1])["answer_type"] == "numeric"
+    src = _write_jsonl(tmp_path / "medical_o1_sft_mix.jsonl", HUATUO_SFT)
+    result = ingest([str(src)], str(tmp_path / "out"), deid=False, eval_fraction=0.0)
+    assert result.manifest["inputs"][0]["format"] == "verifiable" and result.counts["train"] == 2
+    rows = {r["answer"]: r for r in _published(tmp_path / "out")}
+    assert set(rows) == {HUATUO_SFT[0]["Response"], "100"}
+    assert all(r["source"] == "verifiable" and r["explanation"] for r in rows.values())
+
+
+def test_huatuo_verifiable_problem_rows_keep_the_ground_truth_answer() -> None:
+    row = {
+        "Open-ended Verifiable Question": "Which toxoid does a child with a rusty-nail wound need?",
+        "Ground-True Answer": "Tetanus toxoid",
+        "Complex_CoT": "A dirty wound and unknown immunization.",
+        "Response": "Give tetanus toxoid (and immunoglobulin if never immunized).",
+    }
+    assert formats.detect_row(row) == "verifiable"
+    record = formats.from_verifiable(row)
+    assert record["answer"] == "Tetanus toxoid" and record["explanation"] == "A dirty wound and unknown immunization."
+    assert record["meta"] == {}
+
+
+@pytest.mark.parametrize(
+    ("row", "reason"),
+    [
+        ({"Question": "Q?", "Complex_CoT": "c", "Response": "  "}, "Response: expected a non-empty answer"),
+        ({"Question": "", "Complex_CoT": "c", "Response": "r"}, "Question: expected a non-empty string"),
+        ({"Question": "Q?", "Complex_CoT": ["c"], "Response": "r"}, "Complex_CoT: expected the reasoning as a string"),
+    ],
+)
+def test_huatuo_reasoning_sft_bad_rows_name_the_field(row: dict[str, Any], reason: str) -> None:
+    with pytest.raises(RecordError, match=reason):
+        formats.from_verifiable(row)
+
+
 def test_canonical_ids_are_replaced_by_keyed_ids_and_kept_only_in_the_map(tmp_path: Path) -> None:
     rows = [
         {"id": "mine-0001", "source": "local", "question": "2+2?", "answer": "4", "answer_type": "numeric"},
