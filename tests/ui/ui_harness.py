@@ -238,6 +238,12 @@ class TriggerForm:
             messages.insert(0, "Run Parameters shows an error mark")
         return "; ".join(messages)
 
+    def _error_text_if_shown(self) -> str:
+        try:
+            return self.error_text() or "none"
+        except Exception as err:  # the dialog closed or re-rendered meanwhile
+            return f"the form is no longer shown ({type(err).__name__})"
+
     def submit(self, timeout: float = 30.0) -> str:
         """Click Trigger; return the run id of the run page the UI opens."""
 
@@ -249,11 +255,15 @@ class TriggerForm:
 
         wait_until(press, timeout=15, what=f"a click on Trigger in the {self.dag_id} form")
         prefix = f"/dags/{self.dag_id}/runs/"
-        url = wait_until(
-            lambda: self.ui.driver.current_url if prefix in self.ui.driver.current_url else None,
-            timeout=timeout,
-            what=f"the run page of {self.dag_id} after Trigger (form errors: {self.error_text() or 'none'})",
-        )
+        try:
+            url = wait_until(
+                lambda: self.ui.driver.current_url if prefix in self.ui.driver.current_url else None,
+                timeout=timeout,
+                what=f"the run page of {self.dag_id} after Trigger",
+            )
+        except TimeoutError as err:
+            # read the form only now: after a successful Trigger the dialog is gone (its handles are stale)
+            raise TimeoutError(f"{err}; form errors: {self._error_text_if_shown()}") from None
         from urllib.parse import unquote
 
         return unquote(url.split(prefix, 1)[1].split("?")[0].strip("/"))
