@@ -26,6 +26,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from medgrpo.yaml_errors import describe_yaml_error
+
 #: Environment variable naming the deployment's policy (a packaged name or a YAML path).
 POLICY_ENV = "MEDGRPO_GATE_POLICY"
 DEFAULT_POLICY = "production"
@@ -215,15 +217,6 @@ def packaged_policy_path(name: str) -> Path:
     return Path(str(resources.files("medgrpo") / "resources" / "gates" / f"{name}.yaml"))
 
 
-def _yaml_why(err: BaseException) -> str:
-    """One line on why YAML did not parse: the parser's problem and line, never the text around it."""
-    if isinstance(err, RecursionError):
-        return "nested too deeply to read"
-    mark = getattr(err, "problem_mark", None)
-    problem = " ".join(str(getattr(err, "problem", None) or type(err).__name__).split())
-    return f"{problem} at line {mark.line + 1}" if mark is not None else problem
-
-
 def read_policy_file(path: Path) -> Any:
     """The YAML of a policy file, or :class:`PolicyError` naming the file, what was expected and what was found."""
     import yaml
@@ -245,7 +238,8 @@ def read_policy_file(path: Path) -> Any:
     try:
         return yaml.safe_load(text)
     except (yaml.YAMLError, RecursionError) as err:
-        raise PolicyError(f"{path}: not valid YAML: expected a mapping of gate fields ({_yaml_why(err)})") from None
+        why = describe_yaml_error(err)
+        raise PolicyError(f"{path}: not valid YAML: expected a mapping of gate fields ({why})") from None
     except ValueError as err:  # e.g. an integer longer than Python converts (int_max_str_digits)
         raise PolicyError(f"{path}: not valid YAML: expected a mapping of gate fields ({type(err).__name__})") from None
 

@@ -26,6 +26,7 @@ from trl import GRPOConfig
 
 from medgrpo.train.recipe_checks import RecipeCheckError, check_bounds, refuse_remote_code
 from medgrpo.train.rewards import REWARD_FACTORIES, get_reward_funcs
+from medgrpo.yaml_errors import describe_yaml_error
 
 log = logging.getLogger(__name__)
 
@@ -188,7 +189,7 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except (yaml.YAMLError, RecursionError) as err:
             raise RecipeError(
-                f"--set {key}: expected a YAML value, found text that does not parse ({_yaml_why(err)})"
+                f"--set {key}: expected a YAML value, found text that does not parse ({describe_yaml_error(err)})"
             ) from None
         target = out
         *parents, leaf = key.split(".")
@@ -201,14 +202,6 @@ def parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 MAX_RECIPE_BYTES = 1024 * 1024
-
-
-def _yaml_why(err: BaseException) -> str:
-    if isinstance(err, RecursionError):
-        return "nested too deeply"
-    mark = getattr(err, "problem_mark", None)
-    problem = getattr(err, "problem", None) or type(err).__name__
-    return f"{problem} at line {mark.line + 1}" if mark is not None else str(problem)
 
 
 def _read_yaml(path: Path) -> Any:
@@ -224,7 +217,8 @@ def _read_yaml(path: Path) -> Any:
     try:
         return yaml.safe_load(text)
     except (yaml.YAMLError, RecursionError) as err:
-        raise RecipeError(f"recipe {path}: expected YAML, found text that does not parse ({_yaml_why(err)})") from None
+        why = describe_yaml_error(err)
+        raise RecipeError(f"recipe {path}: expected YAML, found text that does not parse ({why})") from None
 
 
 def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
