@@ -123,7 +123,7 @@ def load_key() -> IdKey:
             ALLOW_DEV_KEY_ENV,
         )
         return IdKey(DEV_ID_KEY.encode("utf-8"), development=True)
-    path, created = _installation_key_file()
+    path, key, created = _installation_key_file()
     if not _warned:
         log.warning(
             "%s is not set: using this machine's installation id key %s (%s). Ids stay stable on this machine "
@@ -134,7 +134,7 @@ def load_key() -> IdKey:
             ID_SECRET_ENV,
         )
         _warned = True
-    return IdKey(path.read_text(encoding="utf-8").strip().encode("utf-8"), development=False, installation=True)
+    return IdKey(key.encode("utf-8"), development=False, installation=True)
 
 
 def installation_key_path() -> Path:
@@ -146,8 +146,9 @@ def installation_key_path() -> Path:
     return Path(config_home) / "medgrpo" / "id_key"
 
 
-def _installation_key_file() -> tuple[Path, bool]:
-    """The installation key file, created (0600, atomically, never overwritten) when missing."""
+def _installation_key_file() -> tuple[Path, str, bool]:
+    """The installation key file, its key, and whether it was created now (0600, atomically, never
+    overwritten) because it was missing."""
     path = installation_key_path()
     created = False
     try:
@@ -168,14 +169,15 @@ def _installation_key_file() -> tuple[Path, bool]:
                 tmp.unlink(missing_ok=True)
         if path.stat().st_mode & 0o077:
             os.chmod(path, 0o600)
-        if len(path.read_text(encoding="utf-8").strip()) < MIN_SECRET_CHARS:
+        key = path.read_text(encoding="utf-8").strip()
+        if len(key) < MIN_SECRET_CHARS:
             raise IdKeyError(f"{ID_KEY_FILE_ENV}: the key file {path} holds fewer than {MIN_SECRET_CHARS} characters")
     except OSError as err:
         raise IdKeyError(
             f"{ID_SECRET_ENV} is not set and the installation id key {path} could not be read or created "
             f"({err.strerror or type(err).__name__}); set {ID_SECRET_ENV}, or {ID_KEY_FILE_ENV} to a writable path"
         ) from None
-    return path, created
+    return path, key, created
 
 
 def id_map_root() -> str:
